@@ -1,0 +1,197 @@
+"""The `ingress-audit` command: parse flags, call the library, map errors to exit codes.
+
+Exit codes (DESIGN.md): 0 done; 1 failing controls at or above --fail-on; 2 usage or
+configuration error (one line, nothing written); 3 done, but some input could not be read.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__, schema
+from .errors import EXIT_INCOMPLETE, EXIT_OK, IngressAuditError
+
+app = typer.Typer(
+    name="ingress-audit",
+    help="Audit Kubernetes ingress access logs and API audit logs archived in object storage.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+log = logging.getLogger("ingress_audit")
+
+SourceOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--source",
+        "-s",
+        help="s3://bucket/prefix, file:///path or a folder; repeat for several; label with the cluster: prod-eu=s3://…",
+        envvar="INGRESS_AUDIT_SOURCE",
+        show_default=False,
+    ),
+]
+FromOpt = Annotated[Optional[str], typer.Option("--from", help="period start, inclusive: YYYY-MM-DD (UTC midnight) or ISO 8601")]
+ToOpt = Annotated[Optional[str], typer.Option("--to", help="period end, exclusive")]
+PeriodOpt = Annotated[Optional[str], typer.Option("--period", help="a named period instead of --from/--to: last-week")]
+PolicyOpt = Annotated[
+    Optional[Path],
+    typer.Option("--policy", "-p", help="policy YAML (formats, networks, thresholds …)", envvar="INGRESS_AUDIT_POLICY"),
+]
+CacheOpt = Annotated[
+    Optional[Path],
+    typer.Option("--cache-dir", help="downloads and staged Parquet [default: $INGRESS_AUDIT_CACHE or ~/.cache/ingress-audit]"),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ingress-audit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log debug detail")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="log warnings and errors only")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")] = False,
+) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr, force=True)
+    # boto's own INFO lines (credential lookups) are noise in a CronJob's log
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _stage(sources: list[str], start: str | None, end: str | None, period_name: str | None, policy_path: Path | None, cache_dir: Path | None):
+    from .errors import ConfigError
+    from .period import resolve_period
+    from .pipeline import default_cache_dir, stage_period
+    from .policy import load_policy
+
+    if not sources:
+        raise ConfigError("no --source given (or set INGRESS_AUDIT_SOURCE)")
+    period = resolve_period(start, end, period_name)
+    policy = load_policy(policy_path)
+    cache = cache_dir or default_cache_dir()
+    staged = stage_period(sources, period, policy, cache, progress=True)
+    return staged, cache
+
+
+@app.command()
+def stage(
+    source: SourceOpt = [],  # noqa: B006 - typer needs a literal default
+    start: FromOpt = None,
+    end: ToOpt = None,
+    period: PeriodOpt = None,
+    policy: PolicyOpt = None,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Fetch and normalize a period's archives into the Parquet cache, and say what was read.
+
+    Example: ingress-audit stage --source sample_data/archive --from 2026-11-16 --to 2026-11-23
+    """
+    from .summary import print_staging_summary
+
+    staged, _ = _stage(source, start, end, period, policy, cache_dir)
+    print_staging_summary(staged, sys.stdout)
+    raise typer.Exit(EXIT_OK if staged.complete else EXIT_INCOMPLETE)
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="the SQL; tables: http_requests, audit_events, rejects, objects")],
+    source: SourceOpt = [],  # noqa: B006
+    start: FromOpt = None,
+    end: ToOpt = None,
+    period: PeriodOpt = None,
+    policy: PolicyOpt = None,
+    cache_dir: CacheOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv, json (one array of objects) or parquet")] = "table",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write the result here (parquet)")] = None,
+) -> None:
+    """Answer ad-hoc SQL over the period's normalized tables.
+
+    Example: ingress-audit query -s sample_data/archive --from 2026-11-16 --to 2026-11-23
+    "SELECT host, count(*) AS n FROM http_requests GROUP BY ALL ORDER BY n DESC"
+    """
+    from .errors import ConfigError
+    from .pipeline import open_period
+    from .query import FORMATS, run_query
+
+    if fmt not in FORMATS:  # checked before any download
+        raise ConfigError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    staged, cache = _stage(source, start, end, period, policy, cache_dir)
+    con = open_period(staged, cache)
+    run_query(con, sql, fmt, sys.stdout, output)
+    if not staged.complete:
+        for o in staged.errors:
+            typer.echo(f"unreadable: {o.object}: {o.error}", err=True)
+        raise typer.Exit(EXIT_INCOMPLETE)
+
+
+@app.command("schema")
+def schema_cmd(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json")] = "text",
+) -> None:
+    """List the tables, their columns and types, and what each column means.
+
+    Example: ingress-audit schema --format json
+    """
+    from .summary import print_schema
+
+    print_schema(schema.TABLES, fmt, sys.stdout)
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder to write the archive into")],
+    start: Annotated[str, typer.Option("--from", help="first day of the week")] = "2026-11-16",
+    nginx_lines: Annotated[int, typer.Option(help="benchmark mode: ingress-nginx lines to write (0: the sample week)")] = 0,
+    audit_events: Annotated[int, typer.Option(help="benchmark mode: audit events to write")] = 0,
+) -> None:
+    """Write the sample week (with its planted incidents), or large archives for benchmarks.
+
+    Example: ingress-audit sample --out /tmp/week --nginx-lines 10000000 --audit-events 1000000
+    """
+    from .errors import ConfigError
+    from .samplegen import generate_bench_archive, generate_sample_week
+
+    try:
+        first = date.fromisoformat(start)
+    except ValueError:
+        raise ConfigError(f"--from {start!r} is not a date (YYYY-MM-DD)") from None
+    if nginx_lines or audit_events:
+        info = generate_bench_archive(out, first, nginx_lines=nginx_lines, audit_events=audit_events)
+        typer.echo(", ".join(f"{k}: {v}" for k, v in info.items()))
+    else:
+        files = generate_sample_week(out, first)
+        typer.echo(f"wrote {len(files)} objects under {out}")
+
+
+def main() -> None:
+    """Entry point: domain errors become one line on stderr and their exit code, never a traceback."""
+    try:
+        code = app(standalone_mode=False)
+    except IngressAuditError as exc:
+        typer.echo(f"ingress-audit: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        # Click's usage errors (bad flags) arrive here in non-standalone mode; typer vendors
+        # click, so they are recognised by their interface rather than by class.
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(code or EXIT_OK)

@@ -1,0 +1,83 @@
+"""Log formats: each is a SQL SELECT over `raw(line, text)` that yields one table's columns.
+
+The contract every format's SQL follows (tests and staging rely on it):
+- input: a relation named `raw` with `line BIGINT` (1-based line number in the object) and
+  `text VARCHAR` (the line, never blank);
+- output: `line`, `text`, `reject_reason` (NULL when the record parsed) and the columns of its
+  table in schema.py except cluster, source_kind, object and line (staging adds those);
+  a rejected row keeps its line and text and may leave every other column NULL;
+- one output row per input line, except batch formats (a Kubernetes EventList line yields one
+  row per event, all with the batch's line number);
+- vectorized: string functions over the whole relation, never a Python loop per line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cache
+
+import duckdb
+
+from . import schema
+from .resources import queries_dir
+
+# Columns a format yields for each table (schema order, minus what staging adds).
+_ADDED_BY_STAGING = {"cluster", "source_kind", "object", "line"}
+HTTP_FIELDS = [c for c in schema.HTTP_REQUESTS.column_names() if c not in _ADDED_BY_STAGING]
+AUDIT_FIELDS = [c for c in schema.AUDIT_EVENTS.column_names() if c not in _ADDED_BY_STAGING]
+
+
+@dataclass(frozen=True)
+class Format:
+    kind: str  # the source_kind value, e.g. "ingress-nginx"
+    table: str  # "http_requests" or "audit_events"
+    sql: str = field(repr=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever the parser changes, so cached Parquet is never stale."""
+        return hashlib.sha256(f"{self.kind}\0{self.table}\0{self.sql}".encode()).hexdigest()[:16]
+
+    @property
+    def fields(self) -> list[str]:
+        return HTTP_FIELDS if self.table == "http_requests" else AUDIT_FIELDS
+
+
+@cache
+def _normalize_sql(name: str) -> str:
+    return (queries_dir() / "normalize" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def builtin(kind: str) -> Format:
+    """A built-in format by its source_kind."""
+    table, file = _BUILTINS[kind]
+    return Format(kind=kind, table=table, sql=_normalize_sql(file))
+
+
+# source_kind -> (table, queries/normalize/<file>.sql)
+_BUILTINS: dict[str, tuple[str, str]] = {
+    "ingress-nginx": ("http_requests", "ingress_nginx"),
+    "k8s-audit": ("audit_events", "k8s_audit"),
+}
+
+
+def builtin_kinds() -> list[str]:
+    return list(_BUILTINS)
+
+
+def parse_lines(fmt: Format, lines: list[str], con: duckdb.DuckDBPyConnection | None = None) -> list[dict]:
+    """Run a format's SQL over a few lines in memory: for sniffing and for tests.
+
+    Blank lines are skipped (they are not records) but still count for line numbers.
+    """
+    con = con or duckdb.connect()
+    rows = [(i + 1, text) for i, text in enumerate(lines) if text is not None and text.strip()]
+    if not rows:
+        return []
+    con.execute("CREATE OR REPLACE TEMP TABLE raw (line BIGINT, text VARCHAR)")
+    con.executemany("INSERT INTO raw VALUES (?, ?)", rows)
+    cols = ", ".join(["line", "text", "reject_reason", *fmt.fields])
+    cur = con.execute(f"SELECT {cols} FROM ({fmt.sql}) ORDER BY line")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]

@@ -1,0 +1,50 @@
+"""Plain-text summaries for a person at a terminal or reading a CronJob's log."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import IO
+
+from .schema import Table
+from .stage import StagedPeriod
+
+
+def print_staging_summary(staged: StagedPeriod, out: IO[str]) -> None:
+    start, end = staged.period.iso()
+    t = staged.totals()
+    reused = sum(1 for o in staged.objects if o.reused)
+    out.write(f"period        {start} .. {end} (end exclusive)\n")
+    out.write(f"objects       {t['objects']} ({reused} from the Parquet cache, {len(staged.errors)} unreadable)\n")
+    out.write(f"records read  {t['records_read']:,} = {t['records_parsed']:,} parsed + {t['records_rejected']:,} rejected\n")
+    kinds: Counter[str] = Counter()
+    rows: Counter[str] = Counter()
+    for o in staged.objects:
+        if o.source_kind:
+            kinds[o.source_kind] += 1
+            rows[o.source_kind] += o.records_parsed
+    for kind in sorted(kinds):
+        out.write(f"  {kind:<16} {kinds[kind]:>4} objects {rows[kind]:>12,} records\n")
+    replaced = [o for o in staged.objects if o.replaced_utf8]
+    if replaced:
+        out.write(f"note          {len(replaced)} objects held invalid UTF-8, replaced with U+FFFD\n")
+    if staged.errors:
+        out.write("INCOMPLETE    these objects could not be read (or classified):\n")
+        for o in staged.errors:
+            out.write(f"  {o.object}: {o.error}\n")
+
+
+def print_schema(tables: tuple[Table, ...], fmt: str, out: IO[str]) -> None:
+    if fmt == "json":
+        data = [
+            {"table": t.name, "meaning": t.meaning,
+             "columns": [{"name": c.name, "type": c.type, "meaning": c.meaning} for c in t.columns]}
+            for t in tables
+        ]
+        out.write(json.dumps(data, indent=2) + "\n")
+        return
+    for t in tables:
+        out.write(f"{t.name}: {t.meaning}\n")
+        for c in t.columns:
+            out.write(f"  {c.name:<24} {c.type:<12} {c.meaning}\n")
+        out.write("\n")
