@@ -14,13 +14,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from isal import igzip, isal_zlib
+from isal import isal_zlib
 
 CHUNK_BYTES = 32 * 1024 * 1024
 # A record longer than this is cut off and rejected: an object without newlines (a binary
 # file, a gzip bomb) must not grow one chunk without bound.
 MAX_LINE_BYTES = 64 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
+_READ_BYTES = 1024 * 1024
+# 64 KiB of deflate inflates to at most ~66 MB: bounds the memory a gzip bomb can take
+_COMPRESSED_READ_BYTES = 64 * 1024
+_READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile, isal_zlib.error)
 
 
 class ObjectReadError(Exception):
@@ -42,35 +46,58 @@ class OverlongLine:
     head: str  # the start of the line, for the reject's raw text
 
 
-def is_gzip(path: Path) -> bool:
-    with path.open("rb") as f:
-        return f.read(2) == _GZIP_MAGIC
+def iter_blocks(path: Path) -> Iterator[bytes]:
+    """The object's bytes, inflated when gzip (multi-member too), in blocks.
 
-
-def open_object(path: Path):
-    """A binary reader that inflates gzip (multi-member too) and passes plain files through."""
-    return igzip.open(path, "rb") if is_gzip(path) else path.open("rb")
+    Inflating with a decompressor object rather than a gzip file reader loses nothing on a
+    damaged object: every byte before the damage is yielded, then ObjectReadError is raised.
+    """
+    try:
+        with path.open("rb") as f:
+            if f.read(2) != _GZIP_MAGIC:
+                f.seek(0)
+                while block := f.read(_READ_BYTES):
+                    yield block
+                return
+            f.seek(0)
+            inflater = isal_zlib.decompressobj(wbits=31)
+            member_open = False
+            while raw := f.read(_COMPRESSED_READ_BYTES):
+                while raw:
+                    if not member_open:
+                        if raw.strip(b"\0") == b"":
+                            break  # zero padding after the last member (seen with some writers)
+                        inflater = isal_zlib.decompressobj(wbits=31)
+                        member_open = True
+                    out = inflater.decompress(raw)
+                    if out:
+                        yield out
+                    if inflater.eof:  # a member ended: what follows may be another member
+                        member_open = False
+                        raw = inflater.unused_data
+                    else:
+                        raw = b""
+            if member_open:
+                raise EOFError("compressed data ended before the end-of-stream marker")
+    except _READ_ERRORS as exc:
+        raise ObjectReadError(_describe(exc)) from None
 
 
 def read_head(path: Path, max_lines: int = 50, max_bytes: int = 4 * 1024 * 1024) -> list[str]:
-    """The first non-blank lines of an object, for sniffing its format."""
-    lines: list[str] = []
+    """The first non-blank lines of an object, for sniffing its format.
+
+    A damaged object still yields the lines before the damage; staging reports the damage.
+    """
     buf = b""
     try:
-        with open_object(path) as f:
-            while len(lines) < max_lines and len(buf) < max_bytes:
-                block = f.read(256 * 1024)
-                if not block:
-                    break
-                buf += block
-                *complete, _ = buf.split(b"\n")
-                lines = [l.decode("utf-8", "replace") for l in complete if l.strip()]
-            if not buf.endswith(b"\n") and len(lines) < max_lines:
-                tail = buf.rsplit(b"\n", 1)[-1]
-                if tail.strip():
-                    lines.append(tail.decode("utf-8", "replace"))
-    except _READ_ERRORS as exc:
-        raise ObjectReadError(_describe(exc)) from None
+        for block in iter_blocks(path):
+            buf += block
+            if buf.count(b"\n") > max_lines or len(buf) >= max_bytes:
+                break
+    except ObjectReadError:
+        if not buf:
+            raise
+    lines = [l.decode("utf-8", "replace") for l in buf.split(b"\n") if l.strip()]
     return lines[:max_lines]
 
 
@@ -85,22 +112,12 @@ def iter_chunks(
     """
     state = _Cutter(work_dir, stem)
     try:
-        with open_object(path) as f:
-            while True:
-                # Small reads: a damaged gzip raises on the read that hits the damage, and
-                # everything inflated before it must not be lost with that read.
-                block = f.read(_READ_BYTES)
-                if not block:
-                    break
-                yield from state.feed(block, final=False, chunk_bytes=chunk_bytes)
-    except _READ_ERRORS as exc:
+        for block in iter_blocks(path):
+            yield from state.feed(block, final=False, chunk_bytes=chunk_bytes)
+    except ObjectReadError as exc:
         yield from state.feed(b"", final=True, chunk_bytes=chunk_bytes)
-        raise ObjectReadError(f"{_describe(exc)} (after line {state.next_line - 1})") from None
+        raise ObjectReadError(f"{exc} (after line {state.next_line - 1})") from None
     yield from state.feed(b"", final=True, chunk_bytes=chunk_bytes)
-
-
-_READ_BYTES = 1024 * 1024
-_READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile, isal_zlib.error)
 
 
 class _Cutter:
@@ -127,19 +144,28 @@ class _Cutter:
         if not final and self.size < chunk_bytes:
             return
         data = b"".join(self.parts)
-        cut = len(data) if final else data.rfind(b"\n") + 1
-        if cut == 0:
-            if len(data) > MAX_LINE_BYTES:
-                yield OverlongLine(self.next_line, data[:2000].decode("utf-8", "replace"))
-                self.parts, self.size, self.skipping = [], 0, True
-            return
-        body, rest = data[:cut], data[cut:]
+        start = 0
+        # One inflated block may hold many chunks' worth (highly compressible logs).
+        while len(data) - start >= chunk_bytes:
+            cut = data.rfind(b"\n", start, start + chunk_bytes) + 1 or data.find(b"\n", start + chunk_bytes) + 1
+            if cut == 0:
+                break
+            yield self._emit(data[start:cut])
+            start = cut
+        rest = data[start:]
+        if final and rest:
+            yield self._emit(rest)
+            rest = b""
+        elif len(rest) > MAX_LINE_BYTES and b"\n" not in rest:
+            yield OverlongLine(self.next_line, rest[:2000].decode("utf-8", "replace"))
+            rest, self.skipping = b"", True
         self.parts, self.size = ([rest], len(rest)) if rest else ([], 0)
-        if body:
-            chunk = _write_chunk(body, self.work_dir, self.stem, self.index, self.next_line)
-            self.next_line += chunk.n_lines
-            self.index += 1
-            yield chunk
+
+    def _emit(self, body: bytes) -> Chunk:
+        chunk = _write_chunk(body, self.work_dir, self.stem, self.index, self.next_line)
+        self.next_line += chunk.n_lines
+        self.index += 1
+        return chunk
 
 
 def _write_chunk(body: bytes, work_dir: Path, stem: str, index: int, first_line: int) -> Chunk:

@@ -25,7 +25,7 @@ fields AS (
         q[6] AS user_agent,
         -- Retry lists ("a, b") and internal-redirect groups ("a : b") would shift the columns:
         -- fold their separators before splitting the tail on spaces.
-        string_split(replace(replace(q[7], ', ', ','), ' : ', ':'), ' ') AS tail
+        string_split(replace(replace(q[7], ', ', ','), ' : ', ','), ' ') AS tail
     FROM split
 ),
 parsed AS (

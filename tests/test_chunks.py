@@ -1,0 +1,61 @@
+"""Cutting objects into chunks: exact line numbers, multi-member gzip, damage salvaged then reported."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from ingress_audit import chunks
+
+DATA = b"".join(b"line %d\n" % i for i in range(1, 20001))
+
+
+def _cut(path: Path, tmp_path: Path, size: int = 10_000):
+    return [c for c in chunks.iter_chunks(path, tmp_path, "t", size) if isinstance(c, chunks.Chunk)]
+
+
+def test_chunks_hold_whole_lines_and_know_their_first_line(tmp_path: Path):
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(DATA + b"\n\nlast without newline"))
+    got = _cut(path, tmp_path)
+    assert len(got) > 10
+    assert sum(c.n_lines for c in got) == 20003
+    for c in got:
+        first = c.path.read_bytes().split(b"\n", 1)[0]
+        if first.startswith(b"line"):
+            assert int(first.split()[1]) == c.first_line
+
+
+def test_multi_member_gzip_and_zero_padding(tmp_path: Path):
+    path = tmp_path / "m.gz"
+    path.write_bytes(gzip.compress(DATA[:1000]) + gzip.compress(DATA[1000:]) + b"\0" * 512)
+    body = b"".join(c.path.read_bytes() for c in _cut(path, tmp_path))
+    assert body == DATA
+
+
+def test_truncated_gzip_yields_everything_before_the_damage(tmp_path: Path):
+    path = tmp_path / "t.gz"
+    path.write_bytes(gzip.compress(DATA)[:20_000])
+    got = []
+    with pytest.raises(chunks.ObjectReadError, match="truncated gzip"):
+        for c in chunks.iter_chunks(path, tmp_path, "t", 10_000):
+            got.append(c)
+    body = b"".join(c.path.read_bytes() for c in got)
+    assert len(body) > 40_000 and DATA.startswith(body)
+
+
+def test_corrupt_gzip_is_reported(tmp_path: Path):
+    raw = bytearray(gzip.compress(DATA))
+    raw[-6] ^= 0xFF  # the CRC in the trailer
+    path = tmp_path / "c.gz"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(chunks.ObjectReadError, match="corrupt gzip"):
+        _cut(path, tmp_path)
+
+
+def test_read_head_survives_damage_after_the_first_lines(tmp_path: Path):
+    path = tmp_path / "t.gz"
+    path.write_bytes(gzip.compress(DATA)[:5_000])
+    assert chunks.read_head(path, max_lines=3) == ["line 1", "line 2", "line 3"]
