@@ -17,11 +17,13 @@ def _cut(path: Path, tmp_path: Path, size: int = 10_000):
 
 
 def test_chunks_hold_whole_lines_and_know_their_first_line(tmp_path: Path):
-    path = tmp_path / "x.gz"
-    path.write_bytes(gzip.compress(DATA + b"\n\nlast without newline"))
-    got = _cut(path, tmp_path)
-    assert len(got) > 10
-    assert sum(c.n_lines for c in got) == 20003
+    big = b"".join(b"line %d %s\n" % (i, b"x" * (i % 200)) for i in range(1, 40001))
+    path = tmp_path / "x.log"  # plain files are read in 1 MiB blocks: several chunks
+    path.write_bytes(big + b"\n\nlast without newline")
+    got = _cut(path, tmp_path, size=1_000_000)
+    assert len(got) >= 4
+    assert sum(c.n_lines for c in got) == 40003
+    assert b"".join(c.path.read_bytes() for c in got) == big + b"\n\nlast without newline"
     for c in got:
         first = c.path.read_bytes().split(b"\n", 1)[0]
         if first.startswith(b"line"):

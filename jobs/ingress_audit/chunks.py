@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from isal import isal_zlib
 
@@ -121,65 +122,89 @@ def iter_chunks(
 
 
 class _Cutter:
-    """Accumulates inflated bytes and cuts them into whole-line chunks."""
+    """Streams inflated blocks into chunk files, cutting only after a newline.
+
+    Blocks are written as they come, never joined into one big buffer: the main thread's cost
+    per line is what keeps the parse workers waiting, so it stays at a count and a write per
+    block. The partial line at a cut (or an overlong line) is read back from the file.
+    """
 
     def __init__(self, work_dir: Path, stem: str) -> None:
         self.work_dir, self.stem = work_dir, stem
-        self.parts: list[bytes] = []
-        self.size = 0
-        self.next_line = 1  # line number of the first line not yet yielded
         self.index = 0
+        self.next_line = 1  # line number of the open chunk's first line
+        self.file: BinaryIO | None = None
+        self.size = 0  # bytes in the open chunk file
+        self.newlines = 0  # newlines in the open chunk file
+        self.line_start = 0  # offset of the line still being written
+        self.ascii = True
         self.skipping = False  # inside an overlong line: drop bytes until its newline
 
     def feed(self, block: bytes, *, final: bool, chunk_bytes: int) -> Iterator[Chunk | OverlongLine]:
-        if self.skipping and block:
+        if block and self.skipping:
             nl = block.find(b"\n")
             if nl < 0:
                 return
             block, self.skipping = block[nl + 1 :], False
-            self.next_line += 1
+            self.next_line += 1  # the overlong line, now fully skipped
         if block:
-            self.parts.append(block)
-            self.size += len(block)
-        if not final and self.size < chunk_bytes:
-            return
-        data = b"".join(self.parts)
-        start = 0
-        # One inflated block may hold many chunks' worth (highly compressible logs).
-        while len(data) - start >= chunk_bytes:
-            cut = data.rfind(b"\n", start, start + chunk_bytes) + 1 or data.find(b"\n", start + chunk_bytes) + 1
-            if cut == 0:
-                break
-            yield self._emit(data[start:cut])
-            start = cut
-        rest = data[start:]
-        if final and rest:
-            yield self._emit(rest)
-            rest = b""
-        elif len(rest) > MAX_LINE_BYTES and b"\n" not in rest:
-            yield OverlongLine(self.next_line, rest[:2000].decode("utf-8", "replace"))
-            rest, self.skipping = b"", True
-        self.parts, self.size = ([rest], len(rest)) if rest else ([], 0)
+            yield from self._write(block, chunk_bytes)
+        if final and self.size:
+            yield self._close(ends_with_newline=self.line_start == self.size)
 
-    def _emit(self, body: bytes) -> Chunk:
-        chunk = _write_chunk(body, self.work_dir, self.stem, self.index, self.next_line)
-        self.next_line += chunk.n_lines
+    def _write(self, block: bytes, chunk_bytes: int) -> Iterator[Chunk | OverlongLine]:
+        if self.file is None:
+            self.file = (self.work_dir / f"{self.stem}-{self.index:05d}.txt").open("w+b")
+        self.file.write(block)
+        last_nl = block.rfind(b"\n")
+        if last_nl >= 0:
+            self.newlines += block.count(b"\n")
+            self.line_start = self.size + last_nl + 1
+        self.size += len(block)
+        self.ascii = self.ascii and block.isascii()
+        if self.size - self.line_start > MAX_LINE_BYTES:
+            head = self._take_partial_line()[:2000]
+            if self.size:
+                yield self._close(ends_with_newline=True)
+            yield OverlongLine(self.next_line, head.decode("utf-8", "replace"))
+            self.skipping = True
+        elif self.size >= chunk_bytes and self.line_start > 0:
+            partial = self._take_partial_line()
+            yield self._close(ends_with_newline=True)
+            if partial:
+                yield from self._write(partial, chunk_bytes)
+
+    def _take_partial_line(self) -> bytes:
+        """Remove the unfinished last line from the open file and return its bytes."""
+        assert self.file is not None
+        self.file.seek(self.line_start)
+        partial = self.file.read()
+        self.file.seek(self.line_start)
+        self.file.truncate()
+        self.size = self.line_start
+        return partial
+
+    def _close(self, *, ends_with_newline: bool) -> Chunk:
+        assert self.file is not None
+        path = Path(self.file.name)
+        self.file.close()
+        self.file = None
+        replaced = False
+        if not self.ascii:
+            body = path.read_bytes()
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError:
+                # Rare (nginx escapes bytes above 0x7E); keep the record, flag the object.
+                path.write_bytes(body.decode("utf-8", "replace").encode("utf-8"))
+                replaced = True
+        n_lines = self.newlines + (0 if ends_with_newline else 1)
+        chunk = Chunk(self.index, path, self.next_line, n_lines, replaced)
+        self.next_line += n_lines
         self.index += 1
+        self.size = self.newlines = self.line_start = 0
+        self.ascii = True
         return chunk
-
-
-def _write_chunk(body: bytes, work_dir: Path, stem: str, index: int, first_line: int) -> Chunk:
-    replaced = False
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        # Rare (nginx escapes bytes above 0x7E); keep the record, flag the object.
-        body = body.decode("utf-8", "replace").encode("utf-8")
-        replaced = True
-    path = work_dir / f"{stem}-{index:05d}.txt"
-    path.write_bytes(body)
-    n_lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
-    return Chunk(index, path, first_line, n_lines, replaced)
 
 
 def _describe(exc: BaseException) -> str:

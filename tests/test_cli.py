@@ -1,0 +1,149 @@
+"""The CLI contract: exit codes, one-line errors with nothing written, output formats, help."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingress_audit import schema
+
+from .cli_helpers import run_cli
+from .test_stage import nginx_line
+
+PERIOD = ["--from", "2026-11-16", "--to", "2026-11-23"]
+
+
+@pytest.fixture()
+def archive(tmp_path: Path) -> Path:
+    day = tmp_path / "archive" / "2026" / "11" / "16"
+    day.mkdir(parents=True)
+    (day / "access.log").write_text("\n".join(nginx_line(i) for i in range(20)) + "\n")
+    return tmp_path / "archive"
+
+
+@pytest.fixture()
+def cli(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("INGRESS_AUDIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("INGRESS_AUDIT_SOURCE", raising=False)
+    return lambda *args: run_cli(capsys, monkeypatch, *args)
+
+
+def _one_clean_line(err: str) -> str:
+    lines = [l for l in err.strip().splitlines() if l]
+    assert "Traceback" not in err
+    return lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--source", "ARCHIVE", "--from", "2026-11-16", "--to", "2026-11-31"], "--to '2026-11-31' is not a date"),
+        (["--source", "ARCHIVE", "--from", "2026-11-23", "--to", "2026-11-16"], "is not after --from"),
+        (["--source", "ARCHIVE", "--from", "2026-11-16"], "needs both --from and --to"),
+        (["--source", "ARCHIVE", "--period", "last-month"], "--period 'last-month' is not known"),
+        (["--source", "ftp://host/x", *PERIOD], "unsupported scheme"),
+        (["--source", "s3://", *PERIOD], "names no bucket"),
+        (["--source", "/does/not/exist", *PERIOD], "does not exist"),
+        (["--source", "ARCHIVE", *PERIOD, "--policy", "/no/policy.yaml"], "policy file /no/policy.yaml does not exist"),
+        (["--source", "ARCHIVE", *PERIOD, "--format", "xml"], "--format 'xml' is not one of"),
+        ([*PERIOD], "no --source given"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(cli, archive, tmp_path, args, message):
+    args = [str(archive) if a == "ARCHIVE" else a for a in args]
+    result = cli("query", *args, "SELECT 1")
+    assert result.code == 2
+    assert message in _one_clean_line(result.err)
+    assert result.out == ""
+    assert not (tmp_path / "cache").exists()
+
+
+def test_bad_policy_names_the_file_and_key(cli, archive, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("formats:\n  nginx_log_formatz: []\n")
+    result = cli("query", "--source", str(archive), *PERIOD, "--policy", str(policy), "SELECT 1")
+    assert result.code == 2
+    assert re.search(r"policy file .*policy.yaml: formats.nginx_log_formatz: Extra inputs", _one_clean_line(result.err))
+
+
+def test_unknown_flag_is_a_usage_error(cli):
+    result = cli("query", "--bogus", "SELECT 1")
+    assert result.code == 2 and "No such option" in result.err and "Traceback" not in result.err
+
+
+def test_sql_error_is_exit_2(cli, archive):
+    result = cli("query", "--source", str(archive), *PERIOD, "SELECT nope FROM http_requests")
+    assert result.code == 2
+    assert _one_clean_line(result.err).startswith("ingress-audit: error: SQL error: Binder Error")
+
+
+def test_json_is_one_array_of_objects(cli, archive):
+    result = cli("query", "--source", str(archive), *PERIOD, "--format", "json",
+                 "SELECT client_ip, ts, status FROM http_requests ORDER BY line")
+    assert result.code == 0
+    rows = json.loads(result.out)
+    assert len(rows) == 20
+    assert rows[0] == {"client_ip": "10.1.0.1", "ts": "2026-11-16T10:00:00Z", "status": 200}
+
+
+def test_csv_and_table(cli, archive):
+    result = cli("query", "--source", str(archive), *PERIOD, "--format", "csv", "SELECT path, status FROM http_requests ORDER BY line LIMIT 2")
+    assert list(csv.reader(io.StringIO(result.out))) == [["path", "status"], ["/item/0", "200"], ["/item/1", "200"]]
+    result = cli("query", "--source", str(archive), *PERIOD, "SELECT count(*) AS n FROM http_requests")
+    assert result.code == 0 and "20" in result.out and "1 rows" in result.out
+
+
+def test_table_output_prints_log_text_literally(cli, tmp_path):
+    day = tmp_path / "a" / "2026" / "11" / "16"
+    day.mkdir(parents=True)
+    (day / "x.log").write_text(nginx_line(1).replace("curl/8.1", "[bold red]x[/]") + "\n")
+    result = cli("query", "--source", str(tmp_path / "a"), *PERIOD, "SELECT user_agent FROM http_requests")
+    assert "[bold red]x[/]" in result.out
+
+
+def test_parquet_output(cli, archive, tmp_path):
+    out = tmp_path / "r.parquet"
+    result = cli("query", "--source", str(archive), *PERIOD, "--format", "parquet", "--output", str(out),
+                 "SELECT * FROM http_requests")
+    assert result.code == 0
+    assert duckdb.sql(f"SELECT count(*) FROM '{out}'").fetchall() == [(20,)]
+
+
+def test_unreadable_input_still_prints_names_it_and_exits_3(cli, archive):
+    (archive / "2026" / "11" / "16" / "broken.log.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    result = cli("query", "--source", str(archive), *PERIOD, "--format", "csv", "SELECT count(*) AS n FROM http_requests")
+    assert result.code == 3
+    assert result.out.splitlines() == ["n", "20"]
+    assert "unreadable:" in result.err and "broken.log.gz" in result.err
+
+
+def test_stage_summary(cli, archive):
+    result = cli("stage", "--source", str(archive), *PERIOD)
+    assert result.code == 0
+    assert "records read  20 = 20 parsed + 0 rejected" in result.out
+
+
+def test_schema_lists_every_column(cli):
+    text = cli("schema").out
+    data = json.loads(cli("schema", "--format", "json").out)
+    for table in schema.TABLES:
+        assert f"{table.name}:" in text
+        (entry,) = [t for t in data if t["table"] == table.name]
+        assert [c["name"] for c in entry["columns"]] == table.column_names()
+
+
+def test_every_command_has_help_with_an_example(cli):
+    from ingress_audit.cli import app
+    import typer.main
+
+    group = typer.main.get_command(app)
+    for name in group.commands:
+        result = cli(name, "--help")
+        assert result.code == 0
+        assert "Example:" in result.out, name
