@@ -69,19 +69,25 @@ def _main(
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _stage(sources: list[str], start: str | None, end: str | None, period_name: str | None, policy_path: Path | None, cache_dir: Path | None):
+def _settings(sources, start, end, period_name, policy_path, cache_dir, **policy_overrides):
+    """Everything a command needs, checked before anything is read or written."""
     from .errors import ConfigError
     from .period import resolve_period
-    from .pipeline import default_cache_dir, stage_period
+    from .pipeline import default_cache_dir
     from .policy import load_policy
 
     if not sources:
         raise ConfigError("no --source given (or set INGRESS_AUDIT_SOURCE)")
     period = resolve_period(start, end, period_name)
-    policy = load_policy(policy_path)
-    cache = cache_dir or default_cache_dir()
-    staged = stage_period(sources, period, policy, cache, progress=True)
-    return staged, cache
+    policy = load_policy(policy_path, **policy_overrides)
+    return period, policy, cache_dir or default_cache_dir()
+
+
+def _stage(sources, start, end, period_name, policy_path, cache_dir):
+    from .pipeline import stage_period
+
+    period, policy, cache = _settings(sources, start, end, period_name, policy_path, cache_dir)
+    return stage_period(sources, period, policy, cache, progress=True), cache
 
 
 @app.command()
@@ -102,6 +108,48 @@ def stage(
     staged, _ = _stage(source, start, end, period, policy, cache_dir)
     print_staging_summary(staged, sys.stdout)
     raise typer.Exit(EXIT_OK if staged.complete else EXIT_INCOMPLETE)
+
+
+@app.command()
+def run(
+    source: SourceOpt = [],  # noqa: B006
+    start: FromOpt = None,
+    end: ToOpt = None,
+    period: PeriodOpt = None,
+    policy: PolicyOpt = None,
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="folder for findings.json", envvar="INGRESS_AUDIT_OUT")] = None,
+    fail_on: Annotated[
+        Optional[str],
+        typer.Option("--fail-on", help="exit 1 when a failing control is at least this severe: info, low, medium, high, critical [default: policy fail_on, else high]", envvar="INGRESS_AUDIT_FAIL_ON"),
+    ] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="override a threshold: --set thresholds.brute_force_failures=30")] = [],  # noqa: B006
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Stage the period, run every control, write findings.json and print a summary.
+
+    Example: ingress-audit run -s sample_data/archive --from 2026-11-16 --to 2026-11-23
+    --policy sample_data/policy.yaml --out out/
+    """
+    from .controls import load_controls
+    from .errors import EXIT_FINDINGS, ConfigError
+    from .pipeline import run_audit
+    from .summary import print_run_summary
+
+    if not out:
+        raise ConfigError("--out is required (a folder for findings.json)")
+    if out.startswith("s3://"):
+        raise ConfigError("--out s3://… (publishing) is not built yet: give a local folder")
+    period_, policy_, cache = _settings(source, start, end, period, policy, cache_dir, fail_on=fail_on, overrides=set_)
+    out_dir = Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder")
+    load_controls()
+    findings = run_audit(source, period_, policy_, cache, out_dir)
+    print_run_summary(findings, out_dir, sys.stdout)
+    if not findings["coverage"]["complete"]:
+        raise typer.Exit(EXIT_INCOMPLETE)
+    if findings["summary"]["failing_at_or_above_fail_on"]:
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 @app.command()

@@ -66,3 +66,30 @@ def open_period(staged: StagedPeriod, cache_dir: Path) -> duckdb.DuckDBPyConnect
     con.execute("SET preserve_insertion_order = false")  # only staging needs file order
     open_tables(con, staged)
     return con
+
+
+def run_audit(
+    sources: list[str],
+    period: Period,
+    policy: Policy,
+    cache_dir: Path,
+    out_dir: Path,
+    *,
+    progress: bool = True,
+) -> dict:
+    """Stage the period, run every control, write findings.json; returns the findings document."""
+    import json
+
+    from .controls import expired_waivers, load_controls, run_controls
+    from .findings import build_findings
+
+    controls = load_controls()  # a bad control file stops the run before any download
+    staged = stage_period(sources, period, policy, cache_dir, progress=progress)
+    con = open_period(staged, cache_dir)
+    results = run_controls(con, controls, policy, period)
+    findings = build_findings(staged, results, policy, expired_waivers(policy))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / ".findings.json.tmp"
+    tmp.write_text(json.dumps(findings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(out_dir / "findings.json")
+    return findings

@@ -48,3 +48,30 @@ def print_schema(tables: tuple[Table, ...], fmt: str, out: IO[str]) -> None:
         for c in t.columns:
             out.write(f"  {c.name:<24} {c.type:<12} {c.meaning}\n")
         out.write("\n")
+
+
+_MARK = {"pass": "PASS", "fail": "FAIL", "info": "INFO", "error": "ERROR"}
+
+
+def print_run_summary(findings: dict, out_dir, out: IO[str]) -> None:
+    """What a person reading the CronJob's log needs: coverage, then every control's status."""
+    cov = findings["coverage"]
+    out.write(f"period    {findings['period']['start']} .. {findings['period']['end']}\n")
+    out.write(f"coverage  {cov['objects']} objects, {cov['records_read']:,} records read = "
+              f"{cov['records_parsed']:,} parsed + {cov['records_rejected']:,} rejected\n")
+    if not cov["complete"]:
+        out.write(f"INCOMPLETE: {len(cov['errors'])} objects could not be read:\n")
+        for e in cov["errors"]:
+            out.write(f"  {e['object']}: {e['error']}\n")
+    for c in findings["controls"]:
+        extra = f" ({c['finding_count']} findings)" if c["finding_count"] else ""
+        if c.get("error"):
+            extra = f" ({c['error']})"
+        out.write(f"{_MARK[c['status']]:<6} {c['id']:<6} {c['severity']:<8} {c['title']}{extra}\n")
+    s = findings["summary"]
+    out.write(f"controls  {s['fail']} fail, {s['pass']} pass, {s['info']} info, {s['error']} error\n")
+    for w in findings["waivers"]["expired"]:
+        out.write(f"expired waiver: {w['control']} {w['entity']} (owner {w['owner']}, expired {w['expires']})\n")
+    if s["failing_at_or_above_fail_on"]:
+        out.write(f"failing at or above {s['fail_on']}: {', '.join(s['failing_at_or_above_fail_on'])}\n")
+    out.write(f"wrote     {out_dir}/findings.json\n")

@@ -1,0 +1,181 @@
+"""Controls: one SQL file and its metadata per id, loaded, validated and run over the tables.
+
+Layout: queries/controls/<category>/<ID>.sql with <ID>.yaml beside it. The id in the YAML must
+equal the file name (a test enforces it, and loading refuses a mismatch). Every control's SQL
+returns its evidence in one shape: `resource` (the entity, in a few words) and `reason` (one
+line) first, then columns named after the table columns they hold (client_ip, host, user,
+namespace, name …) and any measures. A detection control's rows are its findings (none: pass);
+an `info` control's rows are a change log or summary. A control whose SQL fails is `error` and
+the run goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+from .frameworks import framework_ids_by_control
+from .period import Period
+from .policy import Policy, Severity, Waiver
+from .policy_sql import install_policy
+from .resources import queries_dir
+
+log = logging.getLogger(__name__)
+
+Category = Literal["access_patterns", "failed_auth", "certificates", "policy_drift", "coverage"]
+EVIDENCE_LEADING = ("resource", "reason")
+MAX_FINDINGS_KEPT = 500  # per control in findings.json and the report; the count stays exact
+
+
+class ControlMeta(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Z]{2}-\d{2}$")
+    title: str = Field(min_length=5)
+    category: Category
+    severity: Severity
+    kind: Literal["detection", "info"] = "detection"
+    description: str = Field(min_length=20)
+    remediation: str = Field(min_length=10)
+    policy_keys: list[str] = Field(default_factory=list)
+    entity: list[str] = Field(min_length=1, description="finding columns that identify what a waiver names")
+
+
+@dataclass(frozen=True)
+class Control:
+    meta: ControlMeta
+    sql: str
+    path: Path
+    frameworks: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
+
+
+@dataclass
+class ControlResult:
+    control: Control
+    status: Literal["pass", "fail", "info", "error"]
+    findings: list[dict] = field(default_factory=list)
+    finding_count: int = 0
+    waived: list[dict] = field(default_factory=list)  # {"waiver": Waiver, "row": {...}}
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def controls_dir() -> Path:
+    return queries_dir() / "controls"
+
+
+def load_controls(folder: Path | None = None) -> list[Control]:
+    """Every control, validated; a bad file is a ConfigError naming it."""
+    folder = folder or controls_dir()
+    mapping = framework_ids_by_control()
+    controls = []
+    for meta_path in sorted(folder.rglob("*.yaml")):
+        sql_path = meta_path.with_suffix(".sql")
+        try:
+            data = yaml.safe_load(meta_path.read_text(encoding="utf-8"))
+            meta = ControlMeta.model_validate(data)
+        except (yaml.YAMLError, ValidationError) as exc:
+            first = exc.errors()[0] if isinstance(exc, ValidationError) else {"loc": (), "msg": str(exc).splitlines()[0]}
+            key = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"control {meta_path}: {key + ': ' if key else ''}{first['msg']}") from None
+        if meta.id != meta_path.stem:
+            raise ConfigError(f"control {meta_path}: id {meta.id} does not match the file name")
+        if meta.category != meta_path.parent.name:
+            raise ConfigError(f"control {meta_path}: category {meta.category} does not match its folder")
+        if not sql_path.is_file():
+            raise ConfigError(f"control {meta_path}: {sql_path.name} is missing beside it")
+        controls.append(Control(meta, sql_path.read_text(encoding="utf-8"), sql_path, tuple(mapping.get(meta.id, ()))))
+    orphans = {p.stem for p in folder.rglob("*.sql")} - {c.id for c in controls}
+    if orphans:
+        raise ConfigError(f"controls without metadata in {folder}: {', '.join(sorted(orphans))}")
+    ids = [c.id for c in controls]
+    if len(ids) != len(set(ids)):
+        raise ConfigError(f"duplicate control ids in {folder}")
+    return controls
+
+
+def run_controls(
+    con: duckdb.DuckDBPyConnection,
+    controls: list[Control],
+    policy: Policy,
+    period: Period,
+    today: date | None = None,
+) -> list[ControlResult]:
+    """Run every control; a failing SQL becomes status `error`, never a stopped run."""
+    install_policy(con, policy, period)
+    today = today or datetime.now(timezone.utc).date()
+    active = [w for w in policy.waivers if w.expires >= today]
+    results = []
+    for control in controls:
+        started = time.perf_counter()
+        result = _run_one(con, control, [w for w in active if w.control == control.id])
+        result.seconds = time.perf_counter() - started
+        log.info("%s %s (%d findings, %.2fs)", control.id, result.status, result.finding_count, result.seconds)
+        results.append(result)
+    return results
+
+
+def expired_waivers(policy: Policy, today: date | None = None) -> list[Waiver]:
+    today = today or datetime.now(timezone.utc).date()
+    return [w for w in policy.waivers if w.expires < today]
+
+
+def _run_one(con: duckdb.DuckDBPyConnection, control: Control, waivers: list[Waiver]) -> ControlResult:
+    try:
+        # the connection itself, not a cursor: the policy's variables are per connection
+        cur = con.execute(control.sql)
+        names = [d[0] for d in cur.description or []]
+        if tuple(names[:2]) != EVIDENCE_LEADING:
+            raise ValueError(f"evidence must start with columns resource, reason (got {', '.join(names[:2]) or 'none'})")
+        rows = [dict(zip(names, (_plain(v) for v in r))) for r in cur.fetchall()]
+    except (duckdb.Error, ValueError) as exc:
+        message = str(exc).strip().splitlines()[0]
+        log.warning("%s: SQL failed: %s", control.id, message)
+        return ControlResult(control, "error", error=message)
+    kept, waived = [], []
+    for row in rows:
+        waiver = next((w for w in waivers if _matches(w, row)), None)
+        if waiver is None:
+            kept.append(row)
+        else:
+            waived.append({"waiver": waiver, "row": row})
+    if control.meta.kind == "info":
+        status = "info"
+    else:
+        status = "fail" if kept else "pass"
+    return ControlResult(control, status, kept[:MAX_FINDINGS_KEPT], len(kept), waived)
+
+
+def _matches(waiver: Waiver, row: dict) -> bool:
+    return all(str(row.get(k)) == v for k, v in waiver.entity.items())
+
+
+def _plain(value):
+    """JSON-ready values: timestamps as UTC ISO strings, decimals as floats."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,37 @@
+-- FA-01: brute force, N failed logins from one client within a sliding window.
+WITH failures AS (
+    SELECT
+        real_client_ip(client_ip, forwarded_for) AS client_ip,
+        coalesce(host, '') AS host,
+        path,
+        ts,
+        epoch_us(ts) AS t_us  -- integer time: window frames over BIGINT avoid ICU (PERFORMANCE.md)
+    FROM http_requests
+    WHERE status IN (401, 403) AND is_login_path(path)
+),
+windowed AS (
+    SELECT
+        client_ip, host, path, ts,
+        count(*) OVER (
+            PARTITION BY client_ip, host, path ORDER BY t_us
+            RANGE BETWEEN CURRENT ROW AND (getvariable('brute_force_window_minutes') * 60000000 - 1) FOLLOWING
+        ) AS failures_in_window
+    FROM failures
+),
+bursts AS (
+    SELECT
+        client_ip, host, path,
+        max(failures_in_window) AS max_failures_in_window,
+        arg_max(ts, failures_in_window) AS burst_start,
+        count(*) AS failures_in_period
+    FROM windowed
+    GROUP BY client_ip, host, path
+    HAVING max(failures_in_window) >= getvariable('brute_force_failures')
+)
+SELECT
+    client_ip AS resource,
+    format('{} failed logins on {}{} within {} minutes', max_failures_in_window, host, path,
+           getvariable('brute_force_window_minutes')) AS reason,
+    client_ip, nullif(host, '') AS host, path, burst_start, max_failures_in_window, failures_in_period
+FROM bursts
+ORDER BY max_failures_in_window DESC
