@@ -1,12 +1,12 @@
 -- FA-01: brute force, N failed logins from one client within a sliding window.
 WITH failures AS (
     SELECT
-        real_client_ip(client_ip, forwarded_for) AS client_ip,
+        client AS client_ip,
         coalesce(host, '') AS host,
         path,
         ts,
         epoch_us(ts) AS t_us  -- integer time: window frames over BIGINT avoid ICU (PERFORMANCE.md)
-    FROM http_requests
+    FROM requests  -- http_requests plus `client`, seen through trusted proxies
     WHERE status IN (401, 403) AND is_login_path(path)
 ),
 windowed AS (
