@@ -40,6 +40,11 @@ class Format:
         return hashlib.sha256(f"{self.kind}\0{self.table}\0{self.sql}".encode()).hexdigest()[:16]
 
     @property
+    def json_lines(self) -> bool:
+        """One JSON document per line (sniffing tries these only on lines starting with '{')."""
+        return self.kind in _JSON_KINDS
+
+    @property
     def fields(self) -> list[str]:
         return HTTP_FIELDS if self.table == "http_requests" else AUDIT_FIELDS
 
@@ -58,12 +63,37 @@ def builtin(kind: str) -> Format:
 # source_kind -> (table, queries/normalize/<file>.sql)
 _BUILTINS: dict[str, tuple[str, str]] = {
     "ingress-nginx": ("http_requests", "ingress_nginx"),
+    "traefik-json": ("http_requests", "traefik_json"),
+    "traefik-clf": ("http_requests", "traefik_clf"),
+    "aws-alb": ("http_requests", "aws_alb"),
     "k8s-audit": ("audit_events", "k8s_audit"),
 }
 
 
+_JSON_KINDS = {"traefik-json", "k8s-audit", "nginx-json"}
+
+
 def builtin_kinds() -> list[str]:
     return list(_BUILTINS)
+
+
+def _load_raw(con: duckdb.DuckDBPyConnection, lines: list[str]) -> bool:
+    rows = [(i + 1, text) for i, text in enumerate(lines) if text is not None and text.strip()]
+    if not rows:
+        return False
+    # one statement with two list parameters: executemany costs a round trip per row
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE raw AS SELECT unnest(?::BIGINT[]) AS line, unnest(?::VARCHAR[]) AS text",
+        [[r[0] for r in rows], [r[1] for r in rows]],
+    )
+    return True
+
+
+def count_parsed(fmt: Format, lines: list[str], con: duckdb.DuckDBPyConnection) -> int:
+    """How many of the lines the format parses: the score when sniffing an object's format."""
+    if not _load_raw(con, lines):
+        return 0
+    return con.execute(f"SELECT count(DISTINCT line) FILTER (WHERE reject_reason IS NULL AND ts IS NOT NULL) FROM ({fmt.sql})").fetchone()[0]
 
 
 def parse_lines(fmt: Format, lines: list[str], con: duckdb.DuckDBPyConnection | None = None) -> list[dict]:
@@ -72,11 +102,8 @@ def parse_lines(fmt: Format, lines: list[str], con: duckdb.DuckDBPyConnection | 
     Blank lines are skipped (they are not records) but still count for line numbers.
     """
     con = con or duckdb.connect()
-    rows = [(i + 1, text) for i, text in enumerate(lines) if text is not None and text.strip()]
-    if not rows:
+    if not _load_raw(con, lines):
         return []
-    con.execute("CREATE OR REPLACE TEMP TABLE raw (line BIGINT, text VARCHAR)")
-    con.executemany("INSERT INTO raw VALUES (?, ?)", rows)
     cols = ", ".join(["line", "text", "reject_reason", *fmt.fields])
     cur = con.execute(f"SELECT {cols} FROM ({fmt.sql}) ORDER BY line")
     names = [d[0] for d in cur.description]

@@ -89,6 +89,13 @@ class Policy(_Strict):
     trusted_proxies: list[str] = Field(default_factory=list, description="CIDRs whose X-Forwarded-For is believed")
     restricted_hosts: list[str] = Field(default_factory=list, description="host globs only trusted networks may reach")
     restricted_paths: list[str] = Field(default_factory=list, description="path globs only trusted networks may reach")
+    restricted_upstreams: list[str] = Field(
+        default_factory=list,
+        description="upstream globs only trusted networks may reach (for formats that do not log the host)",
+    )
+    plaintext_allowed_hosts: list[str] = Field(
+        default_factory=list, description="host globs that may serve content over plain http"
+    )
     login_paths: list[str] = Field(
         default_factory=lambda: ["/login", "*/login", "/signin", "*/signin", "*/auth/*", "/oauth/token", "*/oauth/token"],
         description="path globs where a 401/403 is a failed login",

@@ -33,6 +33,8 @@ def install_policy(con: duckdb.DuckDBPyConnection, policy: Policy, period: Perio
     macros = {
         "is_restricted_host": _glob_test("lower(value)", [p.lower() for p in policy.restricted_hosts]),
         "is_restricted_path": _glob_test("value", policy.restricted_paths),
+        "is_restricted_upstream": _glob_test("value", policy.restricted_upstreams),
+        "is_plaintext_allowed_host": _glob_test("lower(value)", [p.lower() for p in policy.plaintext_allowed_hosts]),
         "is_login_path": _glob_test("value", policy.login_paths),
         "is_approved_actor": _glob_test("value", policy.approved_actors),
         "is_controller_namespace": _glob_test("value", policy.controller_namespaces),

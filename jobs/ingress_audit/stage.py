@@ -167,12 +167,14 @@ def _sniff(head: list[str], candidates: list[Candidate], key: str, con: duckdb.D
         if cand.match and fnmatch(key, cand.match):
             return cand.format
     best, best_score = None, 0
+    json_like = sum(1 for line in head if line.lstrip().startswith("{")) * 2 > len(head)
     for cand in candidates:
+        if cand.format.json_lines != json_like:  # a cheap first cut: JSON or text
+            continue
         try:
-            rows = formats.parse_lines(cand.format, head, con)
+            score = formats.count_parsed(cand.format, head, con)
         except duckdb.Error:
             continue
-        score = len({r["line"] for r in rows if r["reject_reason"] is None})
         if score > best_score:
             best, best_score = cand.format, score
     return best
