@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine:
-#   make demo   - set up .venv and stage the bundled sample week, print what was read and a few queries
+#   make demo   - set up .venv, stage the bundled sample week, run the controls, print a few queries
 #   make test   - set up .venv and run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -17,6 +17,8 @@ $(BIN)/ingress-audit: pyproject.toml
 
 demo: $(BIN)/ingress-audit
 	$(BIN)/ingress-audit stage $(WEEK) --cache-dir $(DEMO_CACHE)
+	@# exit 1 means "controls failed at or above --fail-on": the planted incidents, expected here
+	$(BIN)/ingress-audit --quiet run $(WEEK) --cache-dir $(DEMO_CACHE) --out out/demo || [ $$? -eq 1 ]
 	$(BIN)/ingress-audit query $(WEEK) --cache-dir $(DEMO_CACHE) \
 	  "SELECT source_kind, count(*) AS requests, count(DISTINCT client_ip) AS clients, min(ts) AS first, max(ts) AS last FROM http_requests GROUP BY ALL ORDER BY requests DESC"
 	$(BIN)/ingress-audit query $(WEEK) --cache-dir $(DEMO_CACHE) \

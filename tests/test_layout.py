@@ -1,0 +1,45 @@
+"""The project's layout promises: resources found, every column documented, controls named by id."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from ingress_audit import schema
+from ingress_audit.controls import load_controls
+from ingress_audit.frameworks import load_frameworks
+from ingress_audit.resources import queries_dir, templates_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_resources_are_found_from_the_checkout():
+    assert (queries_dir() / "normalize" / "ingress_nginx.sql").is_file()
+    assert templates_dir().is_dir()
+
+
+def test_readme_documents_every_column_of_every_table():
+    readme = (ROOT / "README.md").read_text()
+    for table in schema.TABLES:
+        assert f"`{table.name}`" in readme, table.name
+        for column in table.column_names():
+            assert re.search(rf"(^\| {re.escape(column)} \|)|(\b{re.escape(column)}\b)", readme, re.M), (table.name, column)
+
+
+def test_control_ids_equal_file_names_and_every_control_is_mapped():
+    controls = load_controls()
+    assert controls
+    for control in controls:
+        assert control.path.stem == control.id
+        data = yaml.safe_load(control.path.with_suffix(".yaml").read_text())
+        assert data["id"] == control.path.stem
+        assert control.frameworks, f"{control.id} is not mapped to any framework requirement"
+
+
+def test_every_mapped_control_exists():
+    ids = {c.id for c in load_controls()}
+    for req in load_frameworks():
+        missing = set(req.controls) - ids
+        assert not missing, f"{req.ref} maps unknown controls {missing}"
