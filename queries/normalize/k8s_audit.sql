@@ -3,44 +3,15 @@
 -- EventList per line (webhook backend batches, as archived by the receiving service).
 -- Input: raw(line BIGINT, text VARCHAR). Output: audit_events columns plus reject_reason; every
 -- event of a batch carries the batch's line number.
--- Each document is parsed once into a STRUCT (json_transform) rather than once per field with
--- json_extract_string: that is what made audit staging fast in PERFORMANCE.md.
-WITH docs AS (
+-- Each line is parsed once into a STRUCT (json_transform) rather than once per field with
+-- json_extract_string: that is what made audit staging fast in PERFORMANCE.md. A batch's items
+-- are parsed a second time, from the JSON the first parse kept.
+WITH parsed AS (
     SELECT
         line,
         text,
-        json_valid(text) AS is_json
-    FROM raw
-),
-batches AS (
-    SELECT
-        line,
-        -- guarded: the optimizer may evaluate this before the WHERE below
-        CASE WHEN is_json THEN json_transform(text, '{"kind": "VARCHAR", "items": ["JSON"]}') END AS doc,
-        text
-    FROM docs
-    WHERE is_json
-),
-documents AS (
-    -- a plain Event (or anything else that is JSON): judged below
-    SELECT line, text, text AS event_text
-    FROM batches
-    WHERE doc.kind IS DISTINCT FROM 'EventList'
-    UNION ALL
-    -- an EventList: one row per item; a rejected item keeps its own JSON as raw text
-    SELECT line, item::VARCHAR AS text, item::VARCHAR AS event_text
-    FROM (SELECT line, unnest(doc.items) AS item FROM batches WHERE doc.kind = 'EventList')
-    UNION ALL
-    SELECT line, text, NULL AS event_text
-    FROM docs
-    WHERE NOT is_json
-),
-events AS (
-    SELECT
-        line,
-        text,
-        event_text IS NOT NULL AS is_json,
-        json_transform(event_text, '{
+        -- a cheap validity check guards the one full parse per line
+        CASE WHEN json_valid(text) AND text[1] = '{' THEN json_transform(text, '{
             "kind": "VARCHAR", "apiVersion": "VARCHAR", "level": "VARCHAR", "auditID": "VARCHAR",
             "stage": "VARCHAR", "requestURI": "VARCHAR", "verb": "VARCHAR",
             "user": {"username": "VARCHAR", "groups": ["VARCHAR"]},
@@ -51,9 +22,38 @@ events AS (
             "responseStatus": {"code": "INTEGER", "reason": "VARCHAR"},
             "requestObject": "JSON", "responseObject": "JSON",
             "requestReceivedTimestamp": "VARCHAR", "stageTimestamp": "VARCHAR", "timestamp": "VARCHAR",
-            "annotations": {"authorization.k8s.io/decision": "VARCHAR", "authorization.k8s.io/reason": "VARCHAR"}
-        }') AS e
-    FROM documents
+            "annotations": {"authorization.k8s.io/decision": "VARCHAR", "authorization.k8s.io/reason": "VARCHAR"},
+            "items": ["JSON"]
+        }') END AS e
+    FROM raw
+),
+items AS (
+    -- an EventList yields its items, anything else itself: one reference to `parsed`, so DuckDB
+    -- does not materialize it for a UNION
+    SELECT line, text, e, unnest(CASE WHEN e.kind = 'EventList' THEN e.items ELSE [NULL::JSON] END) AS item
+    FROM parsed
+),
+events AS (
+    SELECT
+        line,
+        -- a rejected item of a batch keeps its own JSON as its raw text
+        CASE WHEN item IS NULL THEN text ELSE item::VARCHAR END AS text,
+        e IS NOT NULL AS is_json,
+        CASE WHEN item IS NULL THEN e ELSE json_transform(item, '{
+            "kind": "VARCHAR", "apiVersion": "VARCHAR", "level": "VARCHAR", "auditID": "VARCHAR",
+            "stage": "VARCHAR", "requestURI": "VARCHAR", "verb": "VARCHAR",
+            "user": {"username": "VARCHAR", "groups": ["VARCHAR"]},
+            "impersonatedUser": {"username": "VARCHAR", "groups": ["VARCHAR"]},
+            "sourceIPs": ["VARCHAR"], "userAgent": "VARCHAR",
+            "objectRef": {"resource": "VARCHAR", "namespace": "VARCHAR", "name": "VARCHAR",
+                          "apiGroup": "VARCHAR", "apiVersion": "VARCHAR", "subresource": "VARCHAR"},
+            "responseStatus": {"code": "INTEGER", "reason": "VARCHAR"},
+            "requestObject": "JSON", "responseObject": "JSON",
+            "requestReceivedTimestamp": "VARCHAR", "stageTimestamp": "VARCHAR", "timestamp": "VARCHAR",
+            "annotations": {"authorization.k8s.io/decision": "VARCHAR", "authorization.k8s.io/reason": "VARCHAR"},
+            "items": ["JSON"]
+        }') END AS e
+    FROM items
 ),
 typed AS (
     SELECT
