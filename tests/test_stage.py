@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -57,7 +59,11 @@ def archive(tmp_path: Path) -> Path:
     audit = root / "audit" / "2026" / "11" / "17"
     audit.mkdir(parents=True)
     (audit / "audit.log").write_text("\n".join(audit_line(i) for i in range(300)) + "\n{not json\n")
-    (root / "README.txt").write_text("this folder holds the archive\n")
+    readme = root / "README.txt"
+    readme.write_text("this folder holds the archive\n")
+    # no date in its key: selected by its mtime, which must lie in the period whatever today is
+    in_period = datetime(2026, 11, 18, tzinfo=timezone.utc).timestamp()
+    os.utime(readme, (in_period, in_period))
     return root
 
 
