@@ -53,7 +53,7 @@ def test_sample_week_from_s3_equals_the_local_run(cli, s3_server, s3_client, buc
     # a second query is served from the caches: nothing downloaded, nothing reparsed
     again = cli("stage", "--source", f"s3://{bucket}/logs/", *WEEK, *policy, "--cache-dir", str(tmp_path / "c1"))
     assert again.code == 0
-    assert f"{uploaded} objects ({uploaded} from the Parquet cache, 0 unreadable)" in again.out
+    assert f"objects       {uploaded} ({uploaded} from the Parquet cache, 0 unreadable)" in again.out
 
 
 def test_unsafe_keys_are_refused_and_reported(cli, s3_server, s3_client, bucket, tmp_path):
