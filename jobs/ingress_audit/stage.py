@@ -230,8 +230,9 @@ class _Parsers:
         for fut in futures:
             try:
                 stats = fut.result()
-            except duckdb.Error as exc:
-                report.error = report.error or f"parse failed: {str(exc).splitlines()[0]}"
+            except Exception as exc:  # noqa: BLE001 - one object's failure must not stop the run
+                log.debug("parse of %s failed", report.object, exc_info=True)
+                report.error = report.error or f"parse failed: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
                 continue
             report.records_read += stats["read"]
             report.records_parsed += stats["parsed"]
