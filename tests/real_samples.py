@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
-
-import os
 
 # ../shared/real_samples beside the checkout (CI has it); INGRESS_AUDIT_REAL_SAMPLES overrides
 REAL_SAMPLES = Path(os.environ.get("INGRESS_AUDIT_REAL_SAMPLES") or Path(__file__).resolve().parents[2] / "shared" / "real_samples")
