@@ -62,6 +62,9 @@ class Thresholds(_Strict):
     rbac_denials_per_user: int = Field(10, ge=1, description="403 forbid decisions for one user")
     cert_expiry_days: int = Field(21, ge=1, description="certificates expiring within this many days of the period end")
     gap_minutes: int = Field(60, ge=1, description="a source silent this long is a coverage gap")
+    gap_busy_records: int = Field(
+        10, ge=1, description="records a source must log in the gap_minutes before and after a silence for it to be a gap"
+    )
     clock_skew_seconds: int = Field(300, ge=1)
 
 

@@ -14,7 +14,7 @@ windowed AS (
         client_ip, host, path, ts,
         count(*) OVER (
             PARTITION BY client_ip, host, path ORDER BY t_us
-            RANGE BETWEEN CURRENT ROW AND (getvariable('brute_force_window_minutes') * 60000000 - 1) FOLLOWING
+            RANGE BETWEEN CURRENT ROW AND (getvariable('brute_force_window_minutes')::BIGINT * 60000000 - 1) FOLLOWING
         ) AS failures_in_window
     FROM failures
 ),

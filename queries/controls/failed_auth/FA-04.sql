@@ -1,0 +1,43 @@
+-- FA-04: requests the Kubernetes API server refused for lack of valid credentials (401), per
+-- source address. A failed authentication names no user ("user":{}) and may be logged only
+-- at stage ResponseStarted: one request is one audit_id, whatever stages it has.
+WITH unauthorized AS (
+    SELECT audit_id, source_ip, cluster, user_agent, verb, resource, request_uri, ts
+    FROM audit_events
+    WHERE response_code = 401
+),
+requests_401 AS (  -- dedupe the stages of one request
+    SELECT
+        audit_id,
+        any_value(coalesce(source_ip, '')) AS source_ip,
+        any_value(cluster) AS cluster,
+        any_value(user_agent) AS user_agent,
+        any_value(coalesce(resource, split_part(request_uri, '?', 1))) AS target,
+        min(ts) AS ts
+    FROM unauthorized
+    GROUP BY audit_id
+),
+per_source AS (
+    SELECT
+        source_ip,
+        string_agg(DISTINCT cluster, ', ' ORDER BY cluster) AS cluster,
+        count(*) AS unauthorized_requests,
+        count(DISTINCT target) AS distinct_targets,
+        list(DISTINCT target ORDER BY target)[1:10] AS sample_targets,
+        list(DISTINCT user_agent ORDER BY user_agent)[1:3] AS user_agents,
+        min(ts) AS first_seen,
+        max(ts) AS last_seen
+    FROM requests_401
+    GROUP BY source_ip
+    HAVING count(*) >= getvariable('api_unauthorized_per_source')
+)
+SELECT
+    coalesce(nullif(source_ip, ''), '(no source address)') AS resource,
+    format('The API server refused {} requests from {} with 401 (no valid credentials) between {} and {}',
+           unauthorized_requests, coalesce(nullif(source_ip, ''), 'an unlogged address'),
+           strftime(first_seen AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M'),
+           strftime(last_seen AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M UTC')) AS reason,
+    nullif(source_ip, '') AS source_ip,
+    cluster, unauthorized_requests, distinct_targets, sample_targets, user_agents, first_seen, last_seen
+FROM per_source
+ORDER BY unauthorized_requests DESC
