@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -115,9 +115,13 @@ def run_controls(
     period: Period,
     today: date | None = None,
 ) -> list[ControlResult]:
-    """Run every control; a failing SQL becomes status `error`, never a stopped run."""
+    """Run every control; a failing SQL becomes status `error`, never a stopped run.
+
+    A waiver applies when it has not expired on the period's last day (`today` overrides):
+    rerunning an old period later gives the same verdicts.
+    """
     install_policy(con, policy, period)
-    today = today or datetime.now(timezone.utc).date()
+    today = today or last_day(period)
     active = [w for w in policy.waivers if w.expires >= today]
     results = []
     for control in controls:
@@ -129,9 +133,12 @@ def run_controls(
     return results
 
 
-def expired_waivers(policy: Policy, today: date | None = None) -> list[Waiver]:
-    today = today or datetime.now(timezone.utc).date()
-    return [w for w in policy.waivers if w.expires < today]
+def last_day(period: Period) -> date:
+    return (period.end - timedelta(microseconds=1)).date()
+
+
+def expired_waivers(policy: Policy, period: Period) -> list[Waiver]:
+    return [w for w in policy.waivers if w.expires < last_day(period)]
 
 
 def _run_one(con: duckdb.DuckDBPyConnection, control: Control, waivers: list[Waiver]) -> ControlResult:

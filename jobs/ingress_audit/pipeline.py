@@ -87,7 +87,7 @@ def run_audit(
     staged = stage_period(sources, period, policy, cache_dir, progress=progress)
     con = open_period(staged, cache_dir)
     results = run_controls(con, controls, policy, period)
-    findings = build_findings(staged, results, policy, expired_waivers(policy))
+    findings = build_findings(staged, results, policy, expired_waivers(policy, period))
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / ".findings.json.tmp"
     tmp.write_text(json.dumps(findings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

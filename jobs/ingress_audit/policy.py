@@ -73,7 +73,9 @@ class Waiver(_Strict):
     entity: dict[str, str] = Field(description="finding columns that must all match, e.g. {client_ip: 10.0.5.10}")
     owner: str
     reason: str
-    expires: date = Field(description="the last day the waiver applies; after it, it is reported as expired")
+    expires: date = Field(
+        description="the last day the waiver applies, compared with the period's last day; after it, it is reported as expired"
+    )
 
     @field_validator("entity")
     @classmethod
