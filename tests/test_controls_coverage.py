@@ -7,7 +7,7 @@ has created them.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 
 import duckdb
 import pytest

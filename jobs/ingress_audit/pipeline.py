@@ -12,7 +12,8 @@ from . import db, formats
 from .period import Period
 from .policy import Policy
 from .sources import list_objects, make_s3_client, fetch_objects, parse_source
-from .stage import Candidate, StagedPeriod, open_tables, stage_objects
+from .stage import Candidate, StagedPeriod, stage_objects
+from .tables import open_tables
 
 log = logging.getLogger(__name__)
 
