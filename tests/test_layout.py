@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ingress_audit import schema
@@ -43,3 +47,21 @@ def test_every_mapped_control_exists():
     for req in load_frameworks():
         missing = set(req.controls) - ids
         assert not missing, f"{req.ref} maps unknown controls {missing}"
+
+
+@pytest.mark.slow
+def test_a_wheel_carries_the_sql_and_templates_and_finds_them(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path / "dist"), str(ROOT)], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("ingress_audit-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        zf.extractall(tmp_path / "site")
+    assert "ingress_audit/queries/normalize/ingress_nginx.sql" in names
+    assert any(n.startswith("ingress_audit/report_templates/") for n in names)
+    found = subprocess.run(
+        [sys.executable, "-c", "from ingress_audit.resources import queries_dir; print(queries_dir())"],
+        cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    assert found == str(tmp_path / "site" / "ingress_audit" / "queries")
