@@ -23,6 +23,17 @@ def connect(spill_dir: Path, *, memory_limit: str = DEFAULT_MEMORY_LIMIT, thread
             "autoload_known_extensions": False,
         },
     )
+    quiet(con)
+    return con
+
+
+def quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Per-connection settings every connection and cursor needs.
+
+    The progress bar is DuckDB's own, printed on stdout during long queries: it would corrupt
+    CSV/JSON output and CronJob logs, and its callbacks contend for the GIL.
+    """
+    con.execute("SET enable_progress_bar = false")
     con.execute("SET TimeZone = 'UTC'")
     return con
 
