@@ -147,3 +147,17 @@ def test_every_command_has_help_with_an_example(cli):
         result = cli(name, "--help")
         assert result.code == 0
         assert "Example:" in result.out, name
+
+
+def test_json_columns_are_embedded_as_json(cli, tmp_path):
+    day = tmp_path / "a" / "2026" / "11" / "17"
+    day.mkdir(parents=True)
+    from .test_stage import audit_line
+
+    event = json.loads(audit_line(1))
+    event["requestObject"] = {"kind": "Ingress", "metadata": {"name": "x"}}
+    (day / "audit.log").write_text(json.dumps(event) + "\n")
+    result = cli("query", "--source", str(tmp_path / "a"), *PERIOD, "--format", "json",
+                 "SELECT request_object, groups FROM audit_events")
+    assert json.loads(result.out) == [{"request_object": {"kind": "Ingress", "metadata": {"name": "x"}},
+                                       "groups": ["system:authenticated"]}]

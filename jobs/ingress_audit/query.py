@@ -35,7 +35,11 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, fmt: str, out: IO[str], 
     if cur.description is None:  # a statement without a result (SET, CREATE VIEW …)
         return 0
     names = [d[0] for d in cur.description]
-    writer = {"table": _table, "csv": _csv, "json": _json}[fmt]
+    if fmt == "json":
+        # JSON columns (request_object …) are embedded as JSON, not as strings holding JSON
+        json_cols = [i for i, d in enumerate(cur.description) if str(d[1]) == "JSON"]
+        return _json(cur, names, out, json_cols)
+    writer = {"table": _table, "csv": _csv}[fmt]
     return writer(cur, names, out)
 
 
@@ -58,11 +62,15 @@ def _csv(cur, names, out) -> int:
     return n
 
 
-def _json(cur, names, out) -> int:
+def _json(cur, names, out, json_cols: list[int]) -> int:
     out.write("[")
     n = 0
     for rows in _batches(cur):
         for r in rows:
+            if json_cols:
+                r = list(r)
+                for i in json_cols:
+                    r[i] = json.loads(r[i]) if r[i] is not None else None
             out.write(",\n" if n else "\n")
             out.write(json.dumps(dict(zip(names, r)), default=_json_value, ensure_ascii=False))
             n += 1
