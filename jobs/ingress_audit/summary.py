@@ -64,9 +64,14 @@ def print_run_summary(findings: dict, out_dir, out: IO[str]) -> None:
         for e in cov["errors"]:
             out.write(f"  {e['object']}: {e['error']}\n")
     for c in findings["controls"]:
-        extra = f" ({c['finding_count']} findings)" if c["finding_count"] else ""
+        n = c["finding_count"]
+        noun = "row" if c["status"] == "info" else "finding"
+        parts = [f"{n} {noun}{'' if n == 1 else 's'}"] if n else []
+        if c["waived_count"]:
+            parts.append(f"{c['waived_count']} waived")
         if c.get("error"):
-            extra = f" ({c['error']})"
+            parts = [c["error"]]
+        extra = f" ({', '.join(parts)})" if parts else ""
         out.write(f"{_MARK[c['status']]:<6} {c['id']:<6} {c['severity']:<8} {c['title']}{extra}\n")
     s = findings["summary"]
     out.write(f"controls  {s['fail']} fail, {s['pass']} pass, {s['info']} info, {s['error']} error\n")
