@@ -1,22 +1,16 @@
 -- CE-03: ingresses created or changed in the period so that they serve plain HTTP: no TLS
 -- configured, or the HTTPS redirect switched off. Judged on the object as the API server stored
 -- it after each change (the response body), else the body sent (create/update), else the
--- patch itself (only what it sets can be judged).
-WITH changes AS (
+-- patch itself (only what it sets can be judged). The changes: the view ingress_changes,
+-- queries/lib/k8s_changes.sql.
+WITH changes AS (  -- the requests that changed an ingress (the view ingress_changes), deletions aside
     SELECT
-        ts, cluster, audit_id, verb, "user", namespace,
-        coalesce(name, request_object->>'$.metadata.name', response_object->>'$.metadata.name') AS name,
-        CASE WHEN response_object->>'$.kind' = 'Ingress' THEN response_object
-             WHEN verb IN ('create', 'update') AND request_object->>'$.kind' = 'Ingress' THEN request_object
-        END AS stored,
+        ts, cluster, audit_id, verb, "user", namespace, name,
+        new_obj AS stored,
         CASE WHEN verb = 'patch' THEN request_object END AS patch
-    FROM audit_events
-    WHERE resource = 'ingresses' AND coalesce(subresource, '') = ''  -- status updates change no spec
-      AND stage = 'ResponseComplete'
-      AND verb IN ('create', 'update', 'patch')
-      AND (response_code IS NULL OR response_code < 400)
+    FROM ingress_changes
+    WHERE verb IN ('create', 'update', 'patch')
       AND (request_object IS NOT NULL OR response_object IS NOT NULL)
-    QUALIFY audit_id IS NULL OR row_number() OVER (PARTITION BY cluster, audit_id ORDER BY ts) = 1
 ),
 judged AS (
     SELECT
@@ -82,6 +76,6 @@ SELECT
                 WHEN NOT still_at_last_change THEN ', fixed by a later change'
                 ELSE '' END) AS reason,
     namespace, name, hosts, problems, first_seen, first_changed_by AS "user", changed_by,
-    still_at_last_change, last_change, changes, 'ingresses' AS resource_kind, audit_id, cluster
+    still_at_last_change, last_change, changes, 'ingresses' AS resource_kind, audit_id, nullif(cluster, '') AS cluster
 FROM per_ingress
 ORDER BY first_seen

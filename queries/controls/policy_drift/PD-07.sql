@@ -3,37 +3,16 @@
 -- ingresses seen in the cluster that the baseline does not hold, and baseline ingresses deleted
 -- from the cluster. An ingress the audit log never shows in full cannot be judged and is left
 -- out (PD-08 says how much of the baseline was seen). Without a baseline there is nothing to
--- compare with: no rows, and PD-08 reports that drift was not evaluated.
-WITH bodies AS (  -- every logged body of an ingress
-    SELECT coalesce(cluster, '') AS cluster, namespace, name, stage_ts, 0 AS seq, request_object AS obj
-    FROM audit_events
-    WHERE resource = 'ingresses' AND verb IN ('create', 'update') AND request_object IS NOT NULL
-      AND (response_code IS NULL OR response_code < 400)
-    UNION ALL
-    SELECT coalesce(cluster, ''), namespace, name, stage_ts, 1 AS seq, response_object
-    FROM audit_events
-    WHERE resource = 'ingresses' AND response_object IS NOT NULL
-      AND (response_code IS NULL OR response_code < 400)
+-- compare with: no rows, and PD-08 reports that drift was not evaluated. The states an ingress
+-- was seen in and the changes to it: the views ingress_states and ingress_changes,
+-- queries/lib/k8s_changes.sql.
+WITH changes AS (  -- who changed each ingress last, and deletions
+    SELECT cluster, namespace, name, stage_ts, verb, "user"
+    FROM ingress_changes
+    WHERE verb <> 'deletecollection' AND name IS NOT NULL
 ),
-states AS (  -- full Ingress objects; a list response holds them under items
-    SELECT cluster, coalesce(obj->>'$.metadata.namespace', namespace) AS namespace,
-           coalesce(obj->>'$.metadata.name', name) AS name, stage_ts, seq, obj
-    FROM bodies
-    WHERE obj->>'$.kind' = 'Ingress'
-    UNION ALL
-    SELECT cluster, coalesce(item->>'$.metadata.namespace', namespace), item->>'$.metadata.name', stage_ts, seq, item
-    FROM (SELECT cluster, namespace, stage_ts, seq, unnest(json_extract(obj, '$.items[*]')) AS item
-          FROM bodies WHERE json_type(obj, '$.items') = 'ARRAY')
-),
-changes AS (  -- who changed each ingress last, and deletions
-    SELECT coalesce(cluster, '') AS cluster, namespace, name, stage_ts, verb, "user"
-    FROM audit_events
-    WHERE resource = 'ingresses' AND coalesce(subresource, '') = '' AND stage = 'ResponseComplete'
-      AND verb IN ('create', 'update', 'patch', 'delete') AND (response_code IS NULL OR response_code < 400)
-      AND name IS NOT NULL
-),
-timeline AS (
-    SELECT cluster, namespace, name, stage_ts, seq, obj, false AS deleted FROM states
+timeline AS (  -- every state seen, and deletions
+    SELECT cluster, namespace, name, stage_ts, seq, obj, false AS deleted FROM ingress_states
     UNION ALL
     SELECT cluster, namespace, name, stage_ts, 2, NULL, true FROM changes WHERE verb = 'delete'
 ),
