@@ -65,3 +65,9 @@ def test_a_wheel_carries_the_sql_and_templates_and_finds_them(tmp_path):
         capture_output=True, text=True, check=True,
     ).stdout.strip()
     assert found == str(tmp_path / "site" / "ingress_audit" / "queries")
+
+
+def test_readme_lists_every_control():
+    readme = (ROOT / "README.md").read_text()
+    for control in load_controls():
+        assert f"| {control.id} | {control.meta.category} | {control.meta.severity} | {control.meta.title} |" in readme, control.id
