@@ -20,7 +20,8 @@ def summarize(findings: dict) -> dict:
         c["id"]: {
             "status": c["status"],
             "finding_count": c["finding_count"],
-            "resources": sorted(str(f["resource"]) for f in c["findings"]),
+            # object paths are wherever the checkout is: name the archive root instead
+            "resources": sorted(str(f["resource"]).replace(str(SAMPLE / "archive"), "<archive>") for f in c["findings"]),
         }
         for c in findings["controls"]
     }
