@@ -36,6 +36,7 @@ test-fast: $(BIN)/ingress-audit
 
 bench: $(BIN)/ingress-audit
 	$(BIN)/python benchmarks/bench_stage.py --nginx-lines 10000000 --audit-events 1000000
+	$(BIN)/python benchmarks/bench_controls.py --nginx-lines 10000000 --audit-events 1000000
 
 clean:
 	rm -rf $(VENV) .cache build dist
