@@ -178,6 +178,8 @@ def _sniff(head: list[str], candidates: list[Candidate], key: str, con: duckdb.D
             continue
         if score > best_score:
             best, best_score = cand.format, score
+        if score == len(head):  # nothing can beat every line, and earlier candidates win ties
+            break
     return best
 
 
