@@ -11,13 +11,9 @@ point is what the SQL costs at this volume.
 
 from __future__ import annotations
 
-import argparse
-import json
-import subprocess
-import sys
-import time
-from datetime import date
 from pathlib import Path
+
+from common import archive_for, arguments, measure
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,42 +42,11 @@ print(json.dumps({"stage_seconds": t_stage, "controls_seconds": t_controls, "req
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nginx-lines", type=int, default=2_000_000)
-    parser.add_argument("--audit-events", type=int, default=200_000)
-    parser.add_argument("--days", type=int, default=7)
-    parser.add_argument("--files-per-day", type=int, default=4)
-    parser.add_argument("--workdir", type=Path, default=Path("bench-data"))
-    args = parser.parse_args()
-
-    from ingress_audit.samplegen import generate_bench_archive
-
-    start = date(2026, 11, 16)
-    end = date.fromordinal(start.toordinal() + args.days)
-    archive = args.workdir / f"archive-{args.nginx_lines}-{args.audit_events}-{args.days}x{args.files_per_day}"
-    if not archive.is_dir():
-        t0 = time.perf_counter()
-        generate_bench_archive(archive, start, nginx_lines=args.nginx_lines, audit_events=args.audit_events,
-                               days=args.days, files_per_day=args.files_per_day)
-        print(f"generated {archive} in {time.perf_counter() - t0:.1f}s")
+    args = arguments(__doc__).parse_args()
+    archive, start, end = archive_for(args)
     cache = args.workdir / "cache-controls"
-    wrapper = (
-        "import json, resource, subprocess, sys\n"
-        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-        "sys.stderr.write(p.stderr[-3000:])\n"
-        "if p.returncode: sys.exit(p.returncode)\n"
-        "r = json.loads(p.stdout.strip().splitlines()[-1])\n"
-        "r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
-        "print(json.dumps(r))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", wrapper, sys.executable, "-c", CHILD, str(archive), str(cache),
-         start.isoformat(), end.isoformat(), str(ROOT / "sample_data" / "policy.yaml")],
-        capture_output=True, text=True,
-    )
-    if out.returncode:
-        raise SystemExit(f"benchmark failed:\n{out.stderr}")
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r = measure(CHILD, str(archive), str(cache), start.isoformat(), end.isoformat(),
+                str(ROOT / "sample_data" / "policy.yaml"))
     print(f"{'control':<8}{'status':<7}{'findings':>9}{'seconds':>9}")
     for cid, status, n, seconds, error in r["controls"]:
         print(f"{cid:<8}{status:<7}{n:>9}{seconds:>9.2f}" + (f"  {error}" if error else ""))

@@ -12,15 +12,11 @@ one run; the machine is shared and noisy (see ../shared/PERFORMANCE.md).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
-import subprocess
 import sys
-import time
-from datetime import date
-from pathlib import Path
+
+from common import archive_for, arguments, measure
 
 CHILD = r"""
 import json, sys, time
@@ -38,25 +34,10 @@ print(json.dumps({"seconds": seconds, **staged.totals(), "errors": len(staged.er
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nginx-lines", type=int, default=2_000_000)
-    parser.add_argument("--audit-events", type=int, default=200_000)
-    parser.add_argument("--days", type=int, default=7)
-    parser.add_argument("--files-per-day", type=int, default=4)
-    parser.add_argument("--workdir", type=Path, default=Path("bench-data"))
+    parser = arguments(__doc__)
     parser.add_argument("--keep-cache", action="store_true", help="keep the staged Parquet afterwards")
     args = parser.parse_args()
-
-    from ingress_audit.samplegen import generate_bench_archive
-
-    start = date(2026, 11, 16)
-    end = date.fromordinal(start.toordinal() + args.days)
-    archive = args.workdir / f"archive-{args.nginx_lines}-{args.audit_events}-{args.days}x{args.files_per_day}"
-    if not archive.is_dir():
-        t0 = time.perf_counter()
-        info = generate_bench_archive(archive, start, nginx_lines=args.nginx_lines, audit_events=args.audit_events,
-                                      days=args.days, files_per_day=args.files_per_day)
-        print(f"generated {archive} in {time.perf_counter() - t0:.1f}s: {info}")
+    archive, start, end = archive_for(args)
     sources = {"ingress-nginx": archive / "ingress-nginx", "k8s-audit": archive / "kube-apiserver"}
     rows = []
     for kind, source in sources.items():
@@ -64,8 +45,7 @@ def main() -> None:
         cache = args.workdir / f"cache-{kind}"
         shutil.rmtree(cache, ignore_errors=True)
         for phase in ("cold", "warm"):
-            # a fresh interpreter per measurement: its peak RSS is its own
-            r = measure(source, cache, start, end)
+            r = measure(CHILD, str(source), str(cache), start.isoformat(), end.isoformat())
             rows.append((kind, phase, r, gz_bytes))
         if not args.keep_cache:
             shutil.rmtree(cache, ignore_errors=True)
@@ -74,26 +54,6 @@ def main() -> None:
         print(f"{kind:<14}{phase:<6}{r['records_read']:>12,}{r['seconds']:>9.2f}"
               f"{r['records_read'] / r['seconds']:>12,.0f}{r['peak_rss_mb']:>8.0f}MB{gz / 1e6:>8.1f}")
     print(f"\ncpu: {os.cpu_count()} cores; python {sys.version.split()[0]}")
-
-
-def measure(source: Path, cache: Path, start: date, end: date) -> dict:
-    """Run the child under a throwaway parent so RUSAGE_CHILDREN is this child's alone."""
-    wrapper = (
-        "import json, resource, subprocess, sys\n"
-        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-        "sys.stderr.write(p.stderr)\n"
-        "if p.returncode: sys.exit(p.returncode)\n"
-        "r = json.loads(p.stdout.strip().splitlines()[-1])\n"
-        "r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
-        "print(json.dumps(r))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", wrapper, sys.executable, "-c", CHILD, str(source), str(cache), start.isoformat(), end.isoformat()],
-        capture_output=True, text=True,
-    )
-    if out.returncode:
-        raise SystemExit(f"staging {source} failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":
