@@ -37,7 +37,7 @@ SourceOpt = Annotated[
         show_default=False,
     ),
 ]
-FromOpt = Annotated[Optional[str], typer.Option("--from", help="period start, inclusive: YYYY-MM-DD (UTC midnight) or ISO 8601")]
+FromOpt = Annotated[Optional[str], typer.Option("--from", help="period start, inclusive: YYYY-MM-DD (UTC midnight) or ISO 8601 [stage, query: default last week]")]
 ToOpt = Annotated[Optional[str], typer.Option("--to", help="period end, exclusive")]
 PeriodOpt = Annotated[Optional[str], typer.Option("--period", help="a named period instead of --from/--to: last-week")]
 PolicyOpt = Annotated[
@@ -86,7 +86,12 @@ def _settings(sources, start, end, period_name, policy_path, cache_dir, **policy
 def _stage(sources, start, end, period_name, policy_path, cache_dir):
     from .pipeline import stage_period
 
+    if not (start or end or period_name):
+        # for a look at the archive the last complete week is the natural default; `run`, whose
+        # report names its period, still requires one explicitly
+        period_name = "last-week"
     period, policy, cache = _settings(sources, start, end, period_name, policy_path, cache_dir)
+    log.info("period %s .. %s", *period.iso())
     return stage_period(sources, period, policy, cache, progress=True), cache
 
 
