@@ -91,7 +91,6 @@ def _stage(sources, start, end, period_name, policy_path, cache_dir):
         # report names its period, still requires one explicitly
         period_name = "last-week"
     period, policy, cache = _settings(sources, start, end, period_name, policy_path, cache_dir)
-    log.info("period %s .. %s", *period.iso())
     return stage_period(sources, period, policy, cache, progress=True), cache
 
 
