@@ -45,6 +45,10 @@ class Format:
         return self.kind in _JSON_KINDS
 
     @property
+    def table_schema(self) -> schema.Table:
+        return schema.HTTP_REQUESTS if self.table == "http_requests" else schema.AUDIT_EVENTS
+
+    @property
     def fields(self) -> list[str]:
         return HTTP_FIELDS if self.table == "http_requests" else AUDIT_FIELDS
 

@@ -1,9 +1,11 @@
 """Stage a period: archive objects -> normalized Parquet (cached per object) -> DuckDB views.
 
 For every object: sniff its format, cut it into chunks (chunks.py), parse each chunk with its
-format's SQL in a worker thread, and write the rows as Parquet partitioned by table, source
-kind and UTC day (readable by Trino, Athena or Spark), plus its rejects. A manifest per object
-records its counts, so a rerun or a second query reuses the Parquet instead of reparsing.
+format's SQL in a worker thread, and write the records as Parquet partitioned by table, source
+kind and UTC day (readable by Trino, Athena or Spark); rejected records are kept in the same
+files with `reject_reason` and `raw` set. A manifest per object records its counts, so a rerun
+or a second query reuses the Parquet instead of reparsing. tables.py turns the files into the
+documented tables.
 
 Nothing read is dropped silently: per object, records read = parsed + rejected, and an object
 that cannot be read or classified is reported with its error.
@@ -275,7 +277,7 @@ class _Parsers:
             ).fetchone()
         finally:
             chunk.path.unlink(missing_ok=True)
-        read, rejected, days = stats[0], stats[1], sorted(days_ for days_ in (stats[2] or []))
+        read, rejected, days = stats[0], stats[1], sorted(stats[2] or [])
         files = self._file_by_day(cur, tmp, table_dir, f"{key}-c{chunk.index:05d}", days)
         return {"read": read, "parsed": read - rejected, "rejected": rejected,
                 "replaced": chunk.replaced_bytes, "files": files}
@@ -303,7 +305,7 @@ class _Parsers:
         """A line too long to parse is a reject in its own file, beside the object's rows."""
         path = self.staged_dir / fmt.table / f"source_kind={fmt.kind}" / f"day={_NULL_PARTITION}" / f"{key}-l{piece.line}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
-        table = schema.HTTP_REQUESTS if fmt.table == "http_requests" else schema.AUDIT_EVENTS
+        table = fmt.table_schema
         values = {"object": report.object, "cluster": report.cluster, "source_kind": fmt.kind, "line": piece.line}
         cols = ", ".join(
             f"{db.sql_string(str(values[c.name]))}::{c.type} AS \"{c.name}\"" if c.name in values
@@ -333,7 +335,7 @@ _NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
 
 def _chunk_sql(report: ObjectReport, fmt: Format, chunk: chunks.Chunk) -> str:
-    table = schema.HTTP_REQUESTS if fmt.table == "http_requests" else schema.AUDIT_EVENTS
+    table = fmt.table_schema
     parsed = set(fmt.fields)
     # Constant columns as one-value ENUMs: the Parquet writer then stores a dictionary index
     # per row instead of hashing a long string per row (measured 20% of the write).
