@@ -421,7 +421,8 @@ def test_pd07_recreated_after_deletion_is_judged_on_the_new_object(tmp_path):
 
 OURS = [f"CE-0{i}" for i in range(1, 6)] + [f"PD-0{i}" for i in range(1, 9)]
 POLICY_TOKENS = {  # how the SQL reads each policy key
-    "approved_actors": "is_approved_actor(", "controller_namespaces": "is_controller_namespace(",
+    # is_approved_ covers is_approved_actor( and is_approved_change(
+    "approved_actors": "is_approved_", "controller_namespaces": "is_controller_namespace(",
     "plaintext_allowed_hosts": "is_plaintext_allowed_host(", "baseline.ingress_manifests": "baseline_",
     "thresholds.cert_expiry_days": "getvariable('cert_expiry_days')",
 }

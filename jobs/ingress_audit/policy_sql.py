@@ -3,7 +3,8 @@
 - networks: tables of ranges, which queries/lib/addresses.sql turns into `ip_trust(ip,
   trusted, proxy)` and the `requests` view (http_requests plus `client`, the address behind
   trusted proxies);
-- globs: macros such as `is_login_path(path)`, `is_approved_actor(user)`;
+- globs: macros such as `is_login_path(path)`, `is_approved_actor(user)`, and
+  `is_approved_change(user, impersonated_by)`;
 - thresholds: variables, `getvariable('brute_force_failures')`; also period_start/period_end;
 - the ingress baseline: `baseline_ingresses(namespace, name, manifest, file)`.
 Values from the policy are bound parameters or SQL string literals, never pasted SQL.
@@ -41,6 +42,13 @@ def install_policy(con: duckdb.DuckDBPyConnection, policy: Policy, period: Perio
     }
     for name, body in macros.items():
         con.execute(f"CREATE OR REPLACE MACRO {name}(value) AS ({body})")
+    # A change is approved when its actor is approved and, under impersonation, so is the real
+    # user behind it: one rule for every control that asks "who changed the door".
+    con.execute("""
+        CREATE OR REPLACE MACRO is_approved_change(actor, impersonator) AS (
+            coalesce(is_approved_actor(actor), false)
+            AND (impersonator IS NULL OR coalesce(is_approved_actor(impersonator), false)))
+    """)
     for name, value in policy.thresholds.model_dump().items():
         con.execute(f"SET VARIABLE {name} = {float(value) if isinstance(value, float) else int(value)}")
     start, end = period.iso()

@@ -5,8 +5,7 @@
 WITH judged AS (
     SELECT
         *,
-        coalesce(is_approved_actor("user"), false)
-            AND (impersonated_by IS NULL OR coalesce(is_approved_actor(impersonated_by), false)) AS approved
+        is_approved_change("user", impersonated_by) AS approved
     FROM tls_secret_changes
 )
 SELECT

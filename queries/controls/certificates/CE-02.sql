@@ -5,8 +5,7 @@
 WITH unapproved AS (  -- an impersonated request is approved only when both actors are
     SELECT *, false AS approved
     FROM tls_secret_changes
-    WHERE NOT (coalesce(is_approved_actor("user"), false)
-               AND (impersonated_by IS NULL OR coalesce(is_approved_actor(impersonated_by), false)))
+    WHERE NOT is_approved_change("user", impersonated_by)
 )
 SELECT
     namespace || '/' || coalesce(name, '*') AS resource,

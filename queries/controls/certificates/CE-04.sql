@@ -18,8 +18,7 @@ WITH changes AS (
 by_people AS (
     SELECT *
     FROM changes
-    WHERE NOT (coalesce(is_approved_actor("user"), false)
-               AND (impersonated_by IS NULL OR coalesce(is_approved_actor(impersonated_by), false)))
+    WHERE NOT is_approved_change("user", impersonated_by)
 ),
 described AS (  -- what the change set: the patch itself, or the key fields of the stored object
     SELECT

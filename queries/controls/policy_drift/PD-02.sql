@@ -25,8 +25,7 @@ changes AS (
 unapproved AS (  -- an impersonated request is approved only when both actors are
     SELECT *
     FROM changes
-    WHERE NOT (coalesce(is_approved_actor("user"), false)
-               AND (impersonated_by IS NULL OR coalesce(is_approved_actor(impersonated_by), false)))
+    WHERE NOT is_approved_change("user", impersonated_by)
 ),
 described AS (
     SELECT

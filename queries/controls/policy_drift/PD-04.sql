@@ -5,8 +5,7 @@ WITH deletions AS (
     SELECT
         ts, cluster, audit_id, verb, "user", impersonated_by, source_ip, user_agent, resource AS resource_kind,
         namespace, name,
-        coalesce(is_approved_actor("user"), false)
-            AND (impersonated_by IS NULL OR coalesce(is_approved_actor(impersonated_by), false)) AS approved
+        is_approved_change("user", impersonated_by) AS approved
     FROM audit_events
     WHERE resource IN ('ingresses', 'ingressclasses', 'validatingwebhookconfigurations', 'mutatingwebhookconfigurations')
       AND coalesce(subresource, '') = ''

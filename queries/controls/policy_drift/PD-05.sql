@@ -29,8 +29,7 @@ configuration AS (
 unapproved AS (
     SELECT *
     FROM configuration
-    WHERE NOT (coalesce(is_approved_actor("user"), false)
-               AND (impersonated_by IS NULL OR coalesce(is_approved_actor(impersonated_by), false)))
+    WHERE NOT is_approved_change("user", impersonated_by)
 ),
 described AS (
     SELECT

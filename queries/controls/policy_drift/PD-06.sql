@@ -93,8 +93,7 @@ changes AS (  -- the RBAC writes of the period
         ts, coalesce(cluster, '') AS cluster, audit_id, verb, "user", impersonated_by, source_ip, user_agent,
         resource AS resource_kind, namespace,
         coalesce(name, request_object->>'$.metadata.name', response_object->>'$.metadata.name') AS name,
-        coalesce(is_approved_actor("user"), false)
-            AND (impersonated_by IS NULL OR coalesce(is_approved_actor(impersonated_by), false)) AS approved
+        is_approved_change("user", impersonated_by) AS approved
     FROM audit_events
     WHERE resource IN ('roles', 'clusterroles', 'rolebindings', 'clusterrolebindings')
       AND stage = 'ResponseComplete'
