@@ -22,6 +22,22 @@ class Period:
     def iso(self) -> tuple[str, str]:
         return (_z(self.start), _z(self.end))
 
+    def is_iso_week(self) -> bool:
+        return self.start.weekday() == 0 and self.start.time() == time(0) and self.end - self.start == timedelta(days=7)
+
+    def label(self) -> str:
+        """The folder a published report goes to: `2026-W47` for an ISO week, else `<from>_<to>`."""
+        if self.is_iso_week():
+            year, week, _ = self.start.isocalendar()
+            return f"{year}-W{week:02d}"
+        fmt = "%Y-%m-%d" if self.start.time() == time(0) and self.end.time() == time(0) else "%Y-%m-%dT%H%M%SZ"
+        return f"{self.start.strftime(fmt)}_{self.end.strftime(fmt)}"
+
+    def previous(self) -> "Period":
+        """The period of the same length just before this one (last week's report, for comparison)."""
+        length = self.end - self.start
+        return Period(self.start - length, self.start)
+
 
 def _z(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -57,6 +57,10 @@ class ObjectReport:
     # Parquet files, relative to the staged dir; they hold the rejected records too
     files: list[str] = field(default_factory=list)
     reused: bool = False  # came from the cache, nothing reparsed
+    # the object's identity in its store, for the evidence manifest (not part of the cache key's file)
+    etag: str | None = None
+    version_id: str | None = None
+    last_modified: str | None = None  # ISO 8601 UTC
 
 
 @dataclass
@@ -131,6 +135,7 @@ def _stage_one(
 ) -> ObjectReport:
     ref = item.ref
     report = ObjectReport(object=ref.url, cluster=ref.source.cluster, size=ref.size, sha256=item.sha256)
+    _set_identity(report, ref)
     if item.error or item.local_path is None:
         report.error = item.error or "not fetched"
         parsers.done_now(report)
@@ -139,6 +144,7 @@ def _stage_one(
     cached = _load_manifest(parsers.staged_dir, key)
     if cached is not None:
         cached.reused = True
+        _set_identity(cached, ref)
         parsers.done_now(cached)
         return cached
     _remove_outputs(parsers.staged_dir, key)
@@ -159,6 +165,11 @@ def _stage_one(
     report.source_kind, report.table = fmt.kind, fmt.table
     parsers.parse_object(report, key, fmt, item.local_path, work_dir, chunk_bytes)
     return report
+
+
+def _set_identity(report: ObjectReport, ref) -> None:
+    report.etag, report.version_id = ref.etag, ref.version_id
+    report.last_modified = ref.last_modified.strftime("%Y-%m-%dT%H:%M:%SZ") if ref.last_modified else None
 
 
 # --- sniffing -----------------------------------------------------------------------------
@@ -407,11 +418,14 @@ def _load_manifest(staged_dir: Path, key: str) -> ObjectReport | None:
     return report
 
 
+_NOT_CACHED = {"reused", "etag", "version_id", "last_modified"}
+
+
 def _save_manifest(staged_dir: Path, key: str, report: ObjectReport) -> None:
     path = _manifest_path(staged_dir, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({k: v for k, v in asdict(report).items() if k != "reused"}, indent=1))
+    tmp.write_text(json.dumps({k: v for k, v in asdict(report).items() if k not in _NOT_CACHED}, indent=1))
     tmp.replace(path)  # last: an interrupted staging leaves no manifest, so it is redone
 
 
