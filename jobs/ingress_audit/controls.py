@@ -46,6 +46,8 @@ class ControlMeta(BaseModel):
     severity: Severity
     kind: Literal["detection", "info"] = "detection"
     description: str = Field(min_length=20)
+    # why it matters, for the compliance officer reading the report: the risk, in plain words
+    rationale: str = ""
     remediation: str = Field(min_length=10)
     policy_keys: list[str] = Field(default_factory=list)
     entity: list[str] = Field(min_length=1, description="finding columns that identify what a waiver names")
@@ -148,7 +150,7 @@ def _run_one(con: duckdb.DuckDBPyConnection, control: Control, waivers: list[Wai
         names = [d[0] for d in cur.description or []]
         if tuple(names[:2]) != EVIDENCE_LEADING:
             raise ValueError(f"evidence must start with columns resource, reason (got {', '.join(names[:2]) or 'none'})")
-        rows = [dict(zip(names, (_plain(v) for v in r))) for r in cur.fetchall()]
+        rows = [dict(zip(names, (plain_value(v) for v in r))) for r in cur.fetchall()]
     except (duckdb.Error, ValueError) as exc:
         message = str(exc).strip().splitlines()[0]
         log.warning("%s: SQL failed: %s", control.id, message)
@@ -171,7 +173,7 @@ def _matches(waiver: Waiver, row: dict) -> bool:
     return all(str(row.get(k)) == v for k, v in waiver.entity.items())
 
 
-def _plain(value):
+def plain_value(value):
     """JSON-ready values: timestamps as UTC ISO strings, decimals as floats."""
     if isinstance(value, datetime):
         if value.tzinfo is not None:
@@ -182,7 +184,7 @@ def _plain(value):
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain_value(v) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain_value(v) for k, v in value.items()}
     return value

@@ -62,6 +62,7 @@ def _control(r: ControlResult) -> dict:
         "finding_count": r.finding_count,
         "findings": r.findings,
         "description": m.description.strip(),
+        "rationale": m.rationale.strip(),
         "remediation": m.remediation.strip(),
         "policy_keys": m.policy_keys,
         "waived_count": len(r.waived),
