@@ -21,6 +21,7 @@ title: A control for the test
 category: access_patterns
 severity: high
 description: A description long enough to pass the validation.
+rationale: Why the control matters, long enough to pass.
 remediation: Do something useful.
 entity: [client_ip]
 """

@@ -47,7 +47,7 @@ class ControlMeta(BaseModel):
     kind: Literal["detection", "info"] = "detection"
     description: str = Field(min_length=20)
     # why it matters, for the compliance officer reading the report: the risk, in plain words
-    rationale: str = ""
+    rationale: str = Field(min_length=20)
     remediation: str = Field(min_length=10)
     policy_keys: list[str] = Field(default_factory=list)
     entity: list[str] = Field(min_length=1, description="finding columns that identify what a waiver names")
