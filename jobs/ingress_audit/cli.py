@@ -121,38 +121,43 @@ def run(
     end: ToOpt = None,
     period: PeriodOpt = None,
     policy: PolicyOpt = None,
-    out: Annotated[Optional[str], typer.Option("--out", "-o", help="folder for findings.json", envvar="INGRESS_AUDIT_OUT")] = None,
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="a folder, or s3://bucket/prefix (the period's folder, e.g. 2026-W47/, is added)", envvar="INGRESS_AUDIT_OUT")] = None,
     fail_on: Annotated[
         Optional[str],
         typer.Option("--fail-on", help="exit 1 when a failing control is at least this severe: info, low, medium, high, critical [default: policy fail_on, else high]", envvar="INGRESS_AUDIT_FAIL_ON"),
     ] = None,
     set_: Annotated[list[str], typer.Option("--set", help="override a threshold: --set thresholds.brute_force_failures=30")] = [],  # noqa: B006
+    sign_key: Annotated[Optional[str], typer.Option("--sign-key", help="signing key (PEM file, or PEM text from the env) [default: a development key]", envvar="INGRESS_AUDIT_SIGN_KEY", show_envvar=False)] = None,
+    sign_cert: Annotated[Optional[str], typer.Option("--sign-cert", help="the key's certificate (PEM, chain after it)", envvar="INGRESS_AUDIT_SIGN_CERT", show_envvar=False)] = None,
+    tsa_url: Annotated[Optional[str], typer.Option("--tsa-url", help="RFC 3161 timestamp authority: PAdES B-T instead of B-B", envvar="INGRESS_AUDIT_TSA_URL")] = None,
+    retain_days: Annotated[Optional[int], typer.Option("--retain-days", help="with --out s3://: S3 Object Lock COMPLIANCE retention in days", envvar="INGRESS_AUDIT_RETAIN_DAYS")] = None,
+    previous: Annotated[Optional[Path], typer.Option("--previous", help="last period's report folder, for week-over-week and the manifest chain [default: found beside --out or in S3]", exists=True, file_okay=False)] = None,
     cache_dir: CacheOpt = None,
 ) -> None:
-    """Stage the period, run every control, write findings.json and print a summary.
+    """Stage the period, run every control, write the signed report and publish it.
+
+    Writes report.html, report.pdf, findings.json, manifest.json and manifest.json.sig.
+    Exit codes: 0 done; 1 controls failed at or above --fail-on; 2 bad usage or configuration
+    (nothing written); 3 some input could not be read (the report says so); 4 the report was
+    written but could not be published.
 
     Example: ingress-audit run -s sample_data/archive --from 2026-11-16 --to 2026-11-23
-    --policy sample_data/policy.yaml --out out/
+    --policy sample_data/policy.yaml --out out/2026-W47
     """
-    from .controls import load_controls
     from .errors import EXIT_FINDINGS, ConfigError
-    from .pipeline import run_audit
+    from .pipeline import RunOptions, run_audit
     from .summary import print_run_summary
 
     if not out:
-        raise ConfigError("--out is required (a folder for findings.json)")
-    if out.startswith("s3://"):
-        raise ConfigError("--out s3://… (publishing) is not built yet: give a local folder")
+        raise ConfigError("--out is required (a folder or s3://bucket/prefix)")
     period_, policy_, cache = _settings(source, start, end, period, policy, cache_dir, fail_on=fail_on, overrides=set_)
-    out_dir = Path(out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a folder")
-    load_controls()
-    findings = run_audit(source, period_, policy_, cache, out_dir)
-    print_run_summary(findings, out_dir, sys.stdout)
-    if not findings["coverage"]["complete"]:
+    options = RunOptions(out=out, policy_path=policy, sign_key=sign_key, sign_cert=sign_cert, tsa_url=tsa_url,
+                         retain_days=retain_days, previous=previous)
+    result = run_audit(source, period_, policy_, cache, options)
+    print_run_summary(result, sys.stdout)
+    if not result.findings["coverage"]["complete"]:
         raise typer.Exit(EXIT_INCOMPLETE)
-    if findings["summary"]["failing_at_or_above_fail_on"]:
+    if result.findings["summary"]["failing_at_or_above_fail_on"]:
         raise typer.Exit(EXIT_FINDINGS)
 
 
@@ -225,6 +230,30 @@ def sample(
     else:
         files = generate_sample_week(out, first)
         typer.echo(f"wrote {len(files)} objects under {out}")
+
+
+@app.command()
+def verify(
+    target: Annotated[Path, typer.Argument(help="a report folder, or a report.pdf on its own")],
+    cert: Annotated[Optional[Path], typer.Option("--cert", help="require this signer: its certificate (PEM or DER)")] = None,
+    inputs: Annotated[bool, typer.Option("--inputs", help="also re-hash inputs that are local files")] = False,
+) -> None:
+    """Check a report's signatures and hashes, and say who signed it.
+
+    Exit 0 when every check holds (with --cert: only if the signer is that certificate),
+    1 when any fails (each failure is named), 2 when TARGET is not a report.
+
+    Example: ingress-audit verify out/2026-W47 --cert prod-signer.pem
+    """
+    from .errors import EXIT_VERIFY_FAILED
+    from .evidence.verify import report_lines
+    from .evidence.verify import verify as verify_report
+
+    result = verify_report(target, cert, check_inputs=inputs)
+    for line in report_lines(result):
+        typer.echo(line)
+    if not result.ok:
+        raise typer.Exit(EXIT_VERIFY_FAILED)
 
 
 def main() -> None:

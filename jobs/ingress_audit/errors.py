@@ -2,8 +2,13 @@
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
+EXIT_VERIFY_FAILED = 1  # `verify`: a signature or hash did not check out
 EXIT_USAGE = 2
 EXIT_INCOMPLETE = 3
+# `run --out s3://…`: the report was written locally but could not be published (a different
+# report is already there for the period, or an upload failed or did not read back). Not 2,
+# which promises nothing was written; not 1 or 3, which describe the audit's own result.
+EXIT_PUBLISH = 4
 
 
 class IngressAuditError(Exception):

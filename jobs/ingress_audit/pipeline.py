@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from . import db, formats
+from .errors import ConfigError
 from .period import Period
 from .policy import Policy
+from .publish import PublishResult
+from .resources import queries_dir
 from .sources import list_objects, make_s3_client, fetch_objects, parse_source
 from .stage import Candidate, StagedPeriod, stage_objects
 from .tables import open_tables
@@ -69,28 +76,156 @@ def open_period(staged: StagedPeriod, cache_dir: Path) -> duckdb.DuckDBPyConnect
     return con
 
 
+@dataclass
+class RunOptions:
+    """Where `run` writes and how it signs (the CLI's flags, checked before any work)."""
+
+    out: str  # a folder, or s3://bucket/prefix (the period's folder is added)
+    policy_path: Path | None = None
+    sign_key: str | None = None  # a path or PEM text; neither key nor cert: a development key
+    sign_cert: str | None = None
+    tsa_url: str | None = None  # RFC 3161 timestamp authority: PAdES B-T instead of B-B
+    retain_days: int | None = None  # S3 Object Lock COMPLIANCE retention of the published report
+    previous: Path | None = None  # last period's report folder, when not found by itself
+
+
+@dataclass
+class RunResult:
+    findings: dict
+    out_dir: Path  # where the outputs were written locally
+    paths: dict[str, Path]
+    published: PublishResult | None = None
+    already_published: str | None = None  # the URL, when an identical report was there
+
+
 def run_audit(
     sources: list[str],
     period: Period,
     policy: Policy,
     cache_dir: Path,
-    out_dir: Path,
+    options: RunOptions,
     *,
     progress: bool = True,
-) -> dict:
-    """Stage the period, run every control, write findings.json; returns the findings document."""
-    import json
-
+) -> RunResult:
+    """Stage the period, run every control, write and sign the report, publish it when asked."""
     from .controls import expired_waivers, load_controls, run_controls
+    from .evidence.keys import load_identity
     from .findings import build_findings
+    from .outputs import ALL_OUTPUTS, MANIFEST, collect_evidence, write_outputs
+    from .report import ReportInput
+    from .report_data import collect
 
-    controls = load_controls()  # a bad control file stops the run before any download
+    # everything that can be wrong with the configuration is found before any download
+    controls = load_controls()
+    identity = load_identity(options.sign_key, options.sign_cert, dev_dir=cache_dir / "dev-signing")
+    target = _Target.resolve(options.out, period, cache_dir, options.retain_days)
+
     staged = stage_period(sources, period, policy, cache_dir, progress=progress)
     con = open_period(staged, cache_dir)
     results = run_controls(con, controls, policy, period)
+    series = collect(con)
+    con.close()
     findings = build_findings(staged, results, policy, expired_waivers(policy, period))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / ".findings.json.tmp"
-    tmp.write_text(json.dumps(findings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(out_dir / "findings.json")
-    return findings
+
+    previous = target.previous(options.previous, period, cache_dir)
+    evidence = collect_evidence(staged, _query_files(controls), queries_dir(), options.policy_path,
+                                policy.model_dump_json())
+    report = ReportInput(
+        findings=findings, series=series, inputs=evidence.inputs, queries=evidence.queries,
+        policy=evidence.policy, signer=identity.signer_block(), sources=list(sources),
+        previous=_read_json(previous.get("findings.json")),
+    )
+    previous_manifest = previous.get(MANIFEST)
+    paths = write_outputs(
+        target.local_dir, findings, report, evidence, identity, duckdb_version=duckdb.__version__,
+        previous_manifest_sha256=_sha256_file(previous_manifest) if previous_manifest else None,
+        tsa_url=options.tsa_url,
+    )
+    result = RunResult(findings, target.local_dir, paths)
+    if target.s3 is not None:
+        target.publish(result, ALL_OUTPUTS, options.retain_days)
+    return result
+
+
+class _Target:
+    """The output folder: local, or a local working copy of the S3 period folder."""
+
+    def __init__(self, local_dir: Path, s3=None, client=None, destination=None, label: str = "") -> None:
+        self.local_dir, self.s3, self.client, self.destination, self.label = local_dir, s3, client, destination, label
+
+    @classmethod
+    def resolve(cls, out: str, period: Period, cache_dir: Path, retain_days: int | None) -> "_Target":
+        from .publish import check_destination, parse_out_url
+
+        if not out.startswith("s3://"):
+            if retain_days is not None:
+                raise ConfigError("--retain-days applies to --out s3://… (Object Lock), not to a local folder")
+            local = Path(out)
+            if local.exists() and not local.is_dir():
+                raise ConfigError(f"--out {out} exists and is not a folder")
+            return cls(local)
+        bucket, prefix = parse_out_url(out)
+        client = make_s3_client()
+        destination = check_destination(client, bucket, prefix, period.label(), retain_days=retain_days)
+        local = cache_dir / "out" / period.label()
+        if local.exists():
+            shutil.rmtree(local)  # a working copy: never mix a previous run's files into this one
+        return cls(local, (bucket, prefix), client, destination, period.label())
+
+    def previous(self, given: Path | None, period: Period, cache_dir: Path) -> dict[str, Path]:
+        """Last period's findings.json and manifest.json: from --previous, the sibling folder
+        named after last period (reports/2026-W46 beside reports/2026-W47), or S3."""
+        from .publish import fetch_previous
+
+        names = ("findings.json", "manifest.json")
+        if given is None and self.s3 is None and self.local_dir.name == period.label():
+            sibling = self.local_dir.parent / period.previous().label()
+            given = sibling if sibling.is_dir() else None
+        if given is not None:
+            return {n: given / n for n in names if (given / n).is_file()}
+        if self.s3 is None:
+            return {}
+        dest = cache_dir / "previous" / period.previous().label()
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        bucket, prefix = self.s3
+        return fetch_previous(self.client, bucket, prefix, period.previous().label(), dest, names)
+
+    def publish(self, result: RunResult, names: tuple[str, ...], retain_days: int | None) -> None:
+        from .publish import publish
+
+        bucket, prefix = self.s3
+        local_manifest = _sha256_file(result.paths["manifest.json"])
+        if self.destination.complete and self.destination.manifest_sha256 == local_manifest:
+            # the same inputs, policy and version already published this report: a rerun is a no-op
+            result.already_published = self.destination.url
+            log.info("%s already holds this report (identical manifest); nothing uploaded", self.destination.url)
+            return
+        result.published = publish(self.client, self.local_dir, bucket, prefix, self.label, list(names),
+                                   retain_days=retain_days)
+
+
+def _query_files(controls) -> list[tuple[str | None, Path]]:
+    """Every SQL file that shapes the results: normalization, shared views, controls, report series."""
+    root = queries_dir()
+    by_path = {c.path.resolve(): c.id for c in controls}
+    return [(by_path.get(p.resolve()), p) for p in sorted(root.rglob("*.sql"))]
+
+
+def _read_json(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("%s: cannot read the previous findings, so there is no comparison: %s", path, exc)
+        return None
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

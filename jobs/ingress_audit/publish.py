@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumError
 
 from .cache import CHUNK, hash_file, stream_to_temp
-from .errors import ConfigError, IngressAuditError
+from .errors import EXIT_PUBLISH, ConfigError, IngressAuditError
 from .sources_s3 import iter_entries, listing_error
 
 __all__ = [
@@ -42,11 +42,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Not 2: exit 2 promises "nothing written", and a PublishError comes after the report was written
-# locally (and perhaps partly uploaded). Not 1 or 3: those describe the audit's result, and a
-# scheduler must tell "the audit ran and found X" from "the report never reached the archive".
-# Problems a check can find before any work (bucket, credentials, Object Lock) stay ConfigErrors.
-EXIT_PUBLISH = 4
 
 MANIFEST = "manifest.json"
 MAX_RETAIN_DAYS = 3653  # ten years: COMPLIANCE retention cannot be shortened, even by the account root

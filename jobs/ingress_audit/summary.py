@@ -53,8 +53,9 @@ def print_schema(tables: tuple[Table, ...], fmt: str, out: IO[str]) -> None:
 _MARK = {"pass": "PASS", "fail": "FAIL", "info": "INFO", "error": "ERROR"}
 
 
-def print_run_summary(findings: dict, out_dir, out: IO[str]) -> None:
-    """What a person reading the CronJob's log needs: coverage, then every control's status."""
+def print_run_summary(result, out: IO[str]) -> None:
+    """What a person reading the CronJob's log needs: coverage, every control's status, where the report is."""
+    findings = result.findings
     cov = findings["coverage"]
     out.write(f"period    {findings['period']['start']} .. {findings['period']['end']}\n")
     out.write(f"coverage  {cov['objects']} objects, {cov['records_read']:,} records read = "
@@ -79,4 +80,9 @@ def print_run_summary(findings: dict, out_dir, out: IO[str]) -> None:
         out.write(f"expired waiver: {w['control']} {w['entity']} (owner {w['owner']}, expired {w['expires']})\n")
     if s["failing_at_or_above_fail_on"]:
         out.write(f"failing at or above {s['fail_on']}: {', '.join(s['failing_at_or_above_fail_on'])}\n")
-    out.write(f"wrote     {out_dir}/findings.json\n")
+    out.write(f"wrote     {', '.join(str(p) for p in result.paths.values())}\n")
+    if result.published is not None:
+        out.write(f"published {result.published.url} ({len(result.published.uploaded)} uploaded, "
+                  f"{len(result.published.skipped)} already there)\n")
+    elif result.already_published:
+        out.write(f"published {result.already_published} already holds this report (identical manifest)\n")
