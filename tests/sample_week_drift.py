@@ -5,7 +5,7 @@ policy_drift tests (tests/test_controls_certificates.py, tests/test_controls_dri
 
 Staging the week takes 10-30 s. The fixture is imported into two test modules, and pytest makes
 an imported fixture one fixture per module whatever its scope; so the first run of
-`ingress_audit.pipeline.run_audit` (into a temporary folder of the session) is kept here and
+`ingress_audit.pipeline.audit_period` (into a temporary folder of the session) is kept here and
 the second module reuses it: the week is staged once per session.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ingress_audit.period import resolve_period
-from ingress_audit.pipeline import run_audit
+from ingress_audit.pipeline import audit_period
 from ingress_audit.policy import load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ def week(tmp_path_factory) -> dict[str, dict]:
         tmp = tmp_path_factory.mktemp("sample-week-drift")
         policy = load_policy(SAMPLE / "policy.yaml")
         period = resolve_period("2026-11-16", "2026-11-23", None)
-        _RUN["doc"] = run_audit([str(SAMPLE / "archive")], period, policy, tmp / "cache", tmp / "out", progress=False)
+        _RUN["doc"] = audit_period([str(SAMPLE / "archive")], period, policy, tmp / "cache", progress=False).findings
     return {c["id"]: c for c in _RUN["doc"]["controls"]}
 
 

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from ingress_audit.period import resolve_period
-from ingress_audit.pipeline import run_audit
+from ingress_audit.pipeline import audit_period
 from ingress_audit.policy import load_policy
 
 from .cli_helpers import run_cli
@@ -25,8 +25,8 @@ WEEK = ["--from", "2026-11-16", "--to", "2026-11-23"]
 @pytest.fixture(scope="module")
 def findings(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    return run_audit([str(SAMPLE / "archive")], resolve_period(*WEEK[1::2], None),
-                     load_policy(SAMPLE / "policy.yaml"), out / "cache", out / "out", progress=False)
+    return audit_period([str(SAMPLE / "archive")], resolve_period(*WEEK[1::2], None),
+                        load_policy(SAMPLE / "policy.yaml"), out / "cache", progress=False).findings
 
 
 @pytest.mark.slow

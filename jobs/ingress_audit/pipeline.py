@@ -77,6 +77,38 @@ def open_period(staged: StagedPeriod, cache_dir: Path) -> duckdb.DuckDBPyConnect
 
 
 @dataclass
+class Audit:
+    staged: StagedPeriod
+    findings: dict  # findings.json's document
+    series: dict[str, list[dict]]  # the report queries' rows
+
+
+def audit_period(
+    sources: list[str],
+    period: Period,
+    policy: Policy,
+    cache_dir: Path,
+    *,
+    controls=None,
+    progress: bool = True,
+) -> Audit:
+    """Stage the period and run every control and report query: everything but the outputs."""
+    from .controls import expired_waivers, load_controls, run_controls
+    from .findings import build_findings
+    from .report_data import collect
+
+    controls = controls if controls is not None else load_controls()
+    staged = stage_period(sources, period, policy, cache_dir, progress=progress)
+    con = open_period(staged, cache_dir)
+    try:
+        results = run_controls(con, controls, policy, period)
+        series = collect(con)
+    finally:
+        con.close()
+    return Audit(staged, build_findings(staged, results, policy, expired_waivers(policy, period)), series)
+
+
+@dataclass
 class RunOptions:
     """Where `run` writes and how it signs (the CLI's flags, checked before any work)."""
 
@@ -108,24 +140,18 @@ def run_audit(
     progress: bool = True,
 ) -> RunResult:
     """Stage the period, run every control, write and sign the report, publish it when asked."""
-    from .controls import expired_waivers, load_controls, run_controls
+    from .controls import load_controls
     from .evidence.keys import load_identity
-    from .findings import build_findings
     from .outputs import ALL_OUTPUTS, MANIFEST, collect_evidence, write_outputs
     from .report import ReportInput
-    from .report_data import collect
 
     # everything that can be wrong with the configuration is found before any download
     controls = load_controls()
     identity = load_identity(options.sign_key, options.sign_cert, dev_dir=cache_dir / "dev-signing")
     target = _Target.resolve(options.out, period, cache_dir, options.retain_days)
 
-    staged = stage_period(sources, period, policy, cache_dir, progress=progress)
-    con = open_period(staged, cache_dir)
-    results = run_controls(con, controls, policy, period)
-    series = collect(con)
-    con.close()
-    findings = build_findings(staged, results, policy, expired_waivers(policy, period))
+    audit = audit_period(sources, period, policy, cache_dir, controls=controls, progress=progress)
+    staged, findings, series = audit.staged, audit.findings, audit.series
 
     previous = target.previous(options.previous, period, cache_dir)
     evidence = collect_evidence(staged, _query_files(controls), queries_dir(), options.policy_path,

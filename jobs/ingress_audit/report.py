@@ -31,6 +31,8 @@ CATEGORIES = {
     "coverage": ("Coverage", "Whether the evidence is complete: missing logs, unreadable objects, rejected records."),
 }
 SEVERITIES = ("critical", "high", "medium", "low", "info")
+HEADLINE_FIGURES = ("requests", "clients", "hosts", "denied_requests", "server_errors", "audit_events",
+                    "denied_api_requests", "api_changes")  # queries/report/headline.sql's columns
 EVIDENCE_ROWS_SHOWN = 20  # per failing control; findings.json keeps up to 500, the count is exact
 CELL_CHARS = 300  # a longer value is cut in the report (whole in findings.json)
 
@@ -120,7 +122,8 @@ def context(data: ReportInput) -> dict:
         "frameworks": _frameworks(),
         "matrix": _matrix(controls),
         "failing_by_severity": _failing_by_severity(controls),
-        "headline": (data.series.get("headline") or [{}])[0],
+        # a report query that failed leaves its figures unknown (shown as —), not the report unwritten
+        "headline": {**dict.fromkeys(HEADLINE_FIGURES), **(data.series.get("headline") or [{}])[0]},
         "top_clients": data.series.get("top_clients", []),
         "by_cluster": data.series.get("by_cluster", []),
         "wow": week_over_week(f, data.previous),

@@ -1,4 +1,5 @@
-"""Regenerate tests/golden/sample_week_findings.json from a run over the sample week.
+"""Regenerate the goldens from runs over the sample week: the verdicts
+(tests/golden/sample_week_findings.json) and the report (tests/golden/sample_week_report.html).
 
     python -m tests.golden.update
 """
@@ -29,15 +30,17 @@ def summarize(findings: dict) -> dict:
 
 def main() -> None:
     from ingress_audit.period import resolve_period
-    from ingress_audit.pipeline import run_audit
+    from ingress_audit.pipeline import audit_period
     from ingress_audit.policy import load_policy
 
     with tempfile.TemporaryDirectory() as tmp:
-        findings = run_audit([str(SAMPLE / "archive")], resolve_period("2026-11-16", "2026-11-23", None),
-                             load_policy(SAMPLE / "policy.yaml"), Path(tmp) / "cache", Path(tmp) / "out",
-                             progress=False)
+        findings = audit_period([str(SAMPLE / "archive")], resolve_period("2026-11-16", "2026-11-23", None),
+                                load_policy(SAMPLE / "policy.yaml"), Path(tmp) / "cache", progress=False).findings
     GOLDEN.write_text(json.dumps(summarize(findings), indent=1, sort_keys=True) + "\n")
     print(f"wrote {GOLDEN}")
+    from tests.sample_week_report import update_golden
+
+    print(f"wrote {update_golden()}")
 
 
 if __name__ == "__main__":
