@@ -174,3 +174,26 @@ def test_previous_report_is_found_beside_this_one(tmp_path):
         "findings.json": tmp_path / "2026-W46" / "findings.json", "manifest.json": tmp_path / "2026-W46" / "manifest.json"}
     elsewhere = _Target.resolve(str(tmp_path / "latest"), period, tmp_path / "cache", None)
     assert elsewhere.previous(None, period, tmp_path / "cache") == {}
+
+
+def test_non_latin_values_render_with_real_glyphs(report, tmp_path):
+    """Log values in any script reach the PDF as text, drawn by a font that has the glyphs."""
+    if shutil.which("pdffonts") is None or not subprocess.run(["fc-list", ":lang=zh"], capture_output=True,
+                                                               text=True).stdout.strip():
+        pytest.skip("needs poppler-utils and a CJK font (fonts-noto-cjk); .ci/run installs both")
+    findings = json.loads((report.out / "findings.json").read_text())
+    failing = next(c for c in findings["controls"] if c["status"] == "fail" and c["findings"])
+    words = ["Привет", "مرحبا", "登录失败", "ログイン"]
+    failing["findings"][0]["reason"] = " ".join(words)
+    html = render_html(ReportInput(findings, {}, [], [], {"path": None, "sha256": None, "effective_sha256": "0"},
+                                   {"subject": "CN=x", "fingerprint_sha256": "0", "development": False}, []))
+    from datetime import datetime, timezone
+
+    from ingress_audit.report import write_pdf
+
+    write_pdf(html, tmp_path / "r.pdf", [], document_date=datetime(2026, 11, 23, tzinfo=timezone.utc))
+    text = pdf_text(tmp_path / "r.pdf")
+    for word in words:
+        assert word in text, word
+    fonts = subprocess.run(["pdffonts", str(tmp_path / "r.pdf")], capture_output=True, text=True).stdout
+    assert "CJK" in fonts, fonts
