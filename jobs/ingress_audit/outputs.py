@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .evidence.keys import SigningIdentity
-from .report import ReportInput, evidence_as_of, render_html, write_pdf
+from .report import ReportInput, render_html, write_pdf
 from .stage import StagedPeriod
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,8 @@ def write_outputs(
             (MANIFEST, paths[MANIFEST], "Supplement", "Evidence manifest: SHA-256 of every input, query, the policy and the outputs"),
             (SIGNATURE, paths[SIGNATURE], "Supplement", "Detached signature of manifest.json"),
         ],
-        document_date=evidence_as_of(evidence.inputs, _ts(findings["period"]["end"])),
+        # the period's end, not the clock: the same inputs give the same document (see report.py)
+        document_date=_ts(findings["period"]["end"]),
     )
     tmp = out_dir / f".{PDF}.tmp"
     sign_pdf(unsigned, tmp, identity, tsa_url=tsa_url)
@@ -96,8 +97,9 @@ def write_outputs(
 def collect_evidence(staged: StagedPeriod, query_files: list[tuple[str | None, Path]], queries_root: Path,
                      policy_path: Path | None, policy_json: str) -> Evidence:
     inputs = [
-        {"url": o.object, "cluster": o.cluster, "etag": o.etag, "version_id": o.version_id,
-         "last_modified": o.last_modified, "size": o.size, "sha256": o.sha256, "source_kind": o.source_kind,
+        # no LastModified: a local file's mtime changes with every checkout or copy, and the
+        # bytes are identified by their SHA-256 (and in S3 by ETag and version id)
+        {"url": o.object, "cluster": o.cluster, "etag": o.etag, "version_id": o.version_id, "size": o.size, "sha256": o.sha256, "source_kind": o.source_kind,
          "records_read": o.records_read, "records_parsed": o.records_parsed, "records_rejected": o.records_rejected,
          "error": o.error}
         for o in sorted(staged.objects, key=lambda o: o.object)

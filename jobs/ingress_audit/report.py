@@ -107,7 +107,7 @@ def context(data: ReportInput) -> dict:
         "period_text": _period_text(start, end),
         "start": start,
         "end": end,
-        "evidence_as_of": evidence_as_of(data.inputs, end),
+        "document_date": end,
         "signer": data.signer,
         "sources": data.sources,
         "clusters": sorted({i.get("cluster") or "default" for i in data.inputs}),
@@ -134,16 +134,6 @@ def context(data: ReportInput) -> dict:
         "by_kind": _by_kind(data.inputs),
         "evidence_rows_shown": EVIDENCE_ROWS_SHOWN,
     }
-
-
-def evidence_as_of(inputs: list[dict], period_end: datetime) -> datetime:
-    """The report's date: the period's end, or the last input's arrival when that came later.
-
-    Deterministic on purpose (reruns give the same document); when the report was produced
-    and signed is attested by the signatures, not printed in the content.
-    """
-    stamps = [_ts(i["last_modified"]) for i in inputs if i.get("last_modified")]
-    return max([period_end, *stamps])
 
 
 def week_over_week(current: dict, previous: dict | None) -> dict | None:

@@ -60,7 +60,6 @@ class ObjectReport:
     # the object's identity in its store, for the evidence manifest (not part of the cache key's file)
     etag: str | None = None
     version_id: str | None = None
-    last_modified: str | None = None  # ISO 8601 UTC
 
 
 @dataclass
@@ -169,7 +168,6 @@ def _stage_one(
 
 def _set_identity(report: ObjectReport, ref) -> None:
     report.etag, report.version_id = ref.etag, ref.version_id
-    report.last_modified = ref.last_modified.strftime("%Y-%m-%dT%H:%M:%SZ") if ref.last_modified else None
 
 
 # --- sniffing -----------------------------------------------------------------------------
@@ -418,7 +416,7 @@ def _load_manifest(staged_dir: Path, key: str) -> ObjectReport | None:
     return report
 
 
-_NOT_CACHED = {"reused", "etag", "version_id", "last_modified"}
+_NOT_CACHED = {"reused", "etag", "version_id"}
 
 
 def _save_manifest(staged_dir: Path, key: str, report: ObjectReport) -> None:
