@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine:
-#   make demo   - set up .venv, stage the bundled sample week, run the controls, print a few queries
+#   make demo   - set up .venv, run the whole job on the bundled sample week (signed report in
+#                 out/demo/2026-W47/), verify it, and print a few ad-hoc queries
 #   make test   - set up .venv and run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -17,8 +18,11 @@ $(BIN)/ingress-audit: pyproject.toml
 
 demo: $(BIN)/ingress-audit
 	$(BIN)/ingress-audit stage $(WEEK) --cache-dir $(DEMO_CACHE)
-	@# exit 1 means "controls failed at or above --fail-on": the planted incidents, expected here
-	$(BIN)/ingress-audit --quiet run $(WEEK) --cache-dir $(DEMO_CACHE) --out out/demo || [ $$? -eq 1 ]
+	@# exit 1 means "controls failed at or above --fail-on": the planted incidents, expected here.
+	@# No --sign-key: the report is signed with a development key, and says so on its cover.
+	$(BIN)/ingress-audit --quiet run $(WEEK) --cache-dir $(DEMO_CACHE) --out out/demo/2026-W47 || [ $$? -eq 1 ]
+	$(BIN)/ingress-audit verify out/demo/2026-W47
+	@echo "the report: out/demo/2026-W47/report.pdf (and report.html)"
 	$(BIN)/ingress-audit query $(WEEK) --cache-dir $(DEMO_CACHE) \
 	  "SELECT source_kind, count(*) AS requests, count(DISTINCT client_ip) AS clients, min(ts) AS first, max(ts) AS last FROM http_requests GROUP BY ALL ORDER BY requests DESC"
 	$(BIN)/ingress-audit query $(WEEK) --cache-dir $(DEMO_CACHE) \
@@ -37,6 +41,7 @@ test-fast: $(BIN)/ingress-audit
 bench: $(BIN)/ingress-audit
 	$(BIN)/python benchmarks/bench_stage.py --nginx-lines 10000000 --audit-events 1000000
 	$(BIN)/python benchmarks/bench_controls.py --nginx-lines 10000000 --audit-events 1000000
+	$(BIN)/python benchmarks/bench_report.py
 
 clean:
 	rm -rf $(VENV) .cache build dist
