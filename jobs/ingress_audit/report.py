@@ -12,12 +12,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from . import charts
 from .frameworks import load_frameworks
@@ -259,7 +260,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(cell=cell, num=num, bytes=human_bytes, when=when, short=short, sev=lambda s: s.upper())
+    env.filters.update(prose=prose, cell=cell, num=num, bytes=human_bytes, when=when, short=short, sev=lambda s: s.upper())
     env.globals["inline"] = _inline_file
     return env
 
@@ -267,6 +268,12 @@ def _environment() -> jinja2.Environment:
 def _inline_file(name: str) -> Markup:
     """Our own stylesheet, inlined so report.html needs no other file."""
     return Markup((templates_dir() / name).read_text(encoding="utf-8"))
+
+
+def prose(text: str) -> Markup:
+    """Our controls' metadata text: escaped first, then `backticked` names set as code."""
+    escaped = str(escape(text))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped))
 
 
 def cell(value) -> str:
