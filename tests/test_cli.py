@@ -173,3 +173,22 @@ def test_run_requires_a_period(cli, archive, tmp_path):
     result = cli("run", "--source", str(archive), "--out", str(tmp_path / "o"))
     assert result.code == 2 and "needs both --from and --to" in result.err
     assert not (tmp_path / "o").exists()
+
+
+def test_json_log_has_a_line_per_stage_and_a_final_summary(cli, archive, tmp_path):
+    result = cli("--log-format", "json", "run", "--source", str(archive), "--period", "last-week",
+                 "--as-of", "2026-11-24", "--out", str(tmp_path / "out"))
+    assert result.code == 0, result.err
+    records = [json.loads(line) for line in result.err.splitlines() if line.strip()]  # every line is JSON
+    stages = [r for r in records if r.get("event") == "stage"]
+    assert [r["stage"] for r in stages] == ["fetch", "parse", "controls", "report"]
+    parse = next(r for r in stages if r["stage"] == "parse")
+    assert parse["records_read"] == 20 and parse["records_parsed"] == 20 and parse["seconds"] >= 0
+    summary = records[-1]
+    assert summary["event"] == "summary" and summary["exit_code"] == 0 and summary["period"] == "2026-W47"
+    assert summary["complete"] is True and summary["report"] == str(tmp_path / "out")
+
+
+def test_bad_log_format_is_exit_2(cli):
+    result = cli("--log-format", "xml", "schema")
+    assert result.code == 2 and "--log-format 'xml'" in _one_clean_line(result.err)

@@ -39,3 +39,20 @@ def test_days_of_a_period_ending_mid_day():
 def test_bad_periods(start, end, named, message):
     with pytest.raises(ConfigError, match=message):
         resolve_period(start, end, named)
+
+
+@pytest.mark.parametrize(("as_of", "label"), [
+    ("2026-11-24", "2026-W47"),  # a Tuesday: the week before
+    ("2026-11-23T00:00:00Z", "2026-W47"),  # Monday midnight: that week just ended
+    ("2026-11-22T23:59:59Z", "2026-W46"),
+    ("2027-01-04T02:00:00+01:00", "2026-W53"),  # 01:00 UTC Monday: 2026 has 53 ISO weeks
+])
+def test_as_of_sets_the_clock_of_last_week(as_of, label):
+    assert resolve_period(None, None, "last-week", as_of=as_of).label() == label
+
+
+def test_as_of_needs_a_named_period_and_a_date():
+    with pytest.raises(ConfigError, match="--as-of goes with --period"):
+        resolve_period("2026-11-16", "2026-11-23", None, as_of="2026-11-24")
+    with pytest.raises(ConfigError, match="--as-of 'tuesday' is not a date"):
+        resolve_period(None, None, "last-week", as_of="tuesday")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
@@ -39,7 +40,8 @@ SourceOpt = Annotated[
 ]
 FromOpt = Annotated[Optional[str], typer.Option("--from", help="period start, inclusive: YYYY-MM-DD (UTC midnight) or ISO 8601 [stage, query: default last week]")]
 ToOpt = Annotated[Optional[str], typer.Option("--to", help="period end, exclusive")]
-PeriodOpt = Annotated[Optional[str], typer.Option("--period", help="a named period instead of --from/--to: last-week")]
+PeriodOpt = Annotated[Optional[str], typer.Option("--period", help="a named period instead of --from/--to: last-week (the last complete ISO week, Monday to Monday UTC)")]
+AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="with --period: the clock to compute it from, for reruns and backfills (YYYY-MM-DD or ISO 8601)", envvar="INGRESS_AUDIT_AS_OF")]
 PolicyOpt = Annotated[
     Optional[Path],
     typer.Option("--policy", "-p", help="policy YAML (formats, networks, thresholds …)", envvar="INGRESS_AUDIT_POLICY"),
@@ -60,16 +62,19 @@ def _version(value: bool) -> None:
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log debug detail")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="log warnings and errors only")] = False,
+    log_format: Annotated[str, typer.Option("--log-format", help="text, or json: one JSON object per line (for a pod's log)", envvar="INGRESS_AUDIT_LOG_FORMAT")] = "text",
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")] = False,
 ) -> None:
+    from . import logs
+    from .errors import ConfigError
+
+    if log_format not in logs.FORMATS:
+        raise ConfigError(f"--log-format {log_format!r} is not one of {', '.join(logs.FORMATS)}")
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr, force=True)
-    # boto's own INFO lines (credential lookups) are noise in a CronJob's log
-    for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.configure(level, log_format)
 
 
-def _settings(sources, start, end, period_name, policy_path, cache_dir, **policy_overrides):
+def _settings(sources, start, end, period_name, policy_path, cache_dir, as_of=None, **policy_overrides):
     """Everything a command needs, checked before anything is read or written."""
     from .errors import ConfigError
     from .period import resolve_period
@@ -78,19 +83,19 @@ def _settings(sources, start, end, period_name, policy_path, cache_dir, **policy
 
     if not sources:
         raise ConfigError("no --source given (or set INGRESS_AUDIT_SOURCE)")
-    period = resolve_period(start, end, period_name)
+    period = resolve_period(start, end, period_name, as_of=as_of)
     policy = load_policy(policy_path, **policy_overrides)
     return period, policy, cache_dir or default_cache_dir()
 
 
-def _stage(sources, start, end, period_name, policy_path, cache_dir):
+def _stage(sources, start, end, period_name, policy_path, cache_dir, as_of=None):
     from .pipeline import stage_period
 
     if not (start or end or period_name):
         # for a look at the archive the last complete week is the natural default; `run`, whose
         # report names its period, still requires one explicitly
         period_name = "last-week"
-    period, policy, cache = _settings(sources, start, end, period_name, policy_path, cache_dir)
+    period, policy, cache = _settings(sources, start, end, period_name, policy_path, cache_dir, as_of)
     return stage_period(sources, period, policy, cache, progress=True), cache
 
 
@@ -100,6 +105,7 @@ def stage(
     start: FromOpt = None,
     end: ToOpt = None,
     period: PeriodOpt = None,
+    as_of: AsOfOpt = None,
     policy: PolicyOpt = None,
     cache_dir: CacheOpt = None,
 ) -> None:
@@ -109,7 +115,7 @@ def stage(
     """
     from .summary import print_staging_summary
 
-    staged, _ = _stage(source, start, end, period, policy, cache_dir)
+    staged, _ = _stage(source, start, end, period, policy, cache_dir, as_of)
     print_staging_summary(staged, sys.stdout)
     raise typer.Exit(EXIT_OK if staged.complete else EXIT_INCOMPLETE)
 
@@ -120,6 +126,7 @@ def run(
     start: FromOpt = None,
     end: ToOpt = None,
     period: PeriodOpt = None,
+    as_of: AsOfOpt = None,
     policy: PolicyOpt = None,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="a folder, or s3://bucket/prefix (the period's folder, e.g. 2026-W47/, is added)", envvar="INGRESS_AUDIT_OUT")] = None,
     fail_on: Annotated[
@@ -144,21 +151,31 @@ def run(
     Example: ingress-audit run -s sample_data/archive --from 2026-11-16 --to 2026-11-23
     --policy sample_data/policy.yaml --out out/2026-W47
     """
+    from . import logs
     from .errors import EXIT_FINDINGS, ConfigError
     from .pipeline import RunOptions, run_audit
     from .summary import print_run_summary
 
     if not out:
         raise ConfigError("--out is required (a folder or s3://bucket/prefix)")
-    period_, policy_, cache = _settings(source, start, end, period, policy, cache_dir, fail_on=fail_on, overrides=set_)
+    period_, policy_, cache = _settings(source, start, end, period, policy, cache_dir, as_of, fail_on=fail_on, overrides=set_)
     options = RunOptions(out=out, policy_path=policy, sign_key=sign_key, sign_cert=sign_cert, tsa_url=tsa_url,
                          retain_days=retain_days, previous=previous)
+    started = time.perf_counter()
     result = run_audit(source, period_, policy_, cache, options)
     print_run_summary(result, sys.stdout)
-    if not result.findings["coverage"]["complete"]:
-        raise typer.Exit(EXIT_INCOMPLETE)
-    if result.findings["summary"]["failing_at_or_above_fail_on"]:
-        raise typer.Exit(EXIT_FINDINGS)
+    f = result.findings
+    complete, blocking = f["coverage"]["complete"], f["summary"]["failing_at_or_above_fail_on"]
+    code = EXIT_INCOMPLETE if not complete else EXIT_FINDINGS if blocking else EXIT_OK
+    logs.summary(
+        f"{period_.label()}: {f['summary']['fail']} controls failing ({len(blocking)} at or above {f['summary']['fail_on']}), "
+        f"{'complete' if complete else 'INCOMPLETE'} input, report at {result.location()}",
+        period=period_.label(), exit_code=code, complete=complete, report=result.location(),
+        seconds=round(time.perf_counter() - started, 3), records_read=f["coverage"]["records_read"],
+        unreadable_objects=len(f["coverage"]["errors"]),
+        controls={s: f["summary"][s] for s in ("pass", "fail", "info", "error")}, failing_at_or_above_fail_on=blocking,
+    )
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -168,6 +185,7 @@ def query(
     start: FromOpt = None,
     end: ToOpt = None,
     period: PeriodOpt = None,
+    as_of: AsOfOpt = None,
     policy: PolicyOpt = None,
     cache_dir: CacheOpt = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv, json (one array of objects) or parquet")] = "table",
@@ -184,7 +202,7 @@ def query(
 
     if fmt not in FORMATS:  # checked before any download
         raise ConfigError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
-    staged, cache = _stage(source, start, end, period, policy, cache_dir)
+    staged, cache = _stage(source, start, end, period, policy, cache_dir, as_of)
     con = open_period(staged, cache)
     run_query(con, sql, fmt, sys.stdout, output)
     if not staged.complete:

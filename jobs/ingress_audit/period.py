@@ -66,14 +66,17 @@ def last_week(now: datetime | None = None) -> Period:
     return Period(this_monday - timedelta(days=7), this_monday)
 
 
-def resolve_period(start: str | None, end: str | None, named: str | None) -> Period:
-    """Build the period from `--from/--to` or `--period`, refusing contradictory input."""
+def resolve_period(start: str | None, end: str | None, named: str | None, *, as_of: str | None = None) -> Period:
+    """Build the period from `--from/--to` or `--period` (from the clock, or `--as-of`), refusing
+    contradictory input. The same `--as-of` always gives the same period: reruns are repeatable."""
+    if as_of is not None and named is None:
+        raise ConfigError("--as-of goes with --period (it sets the clock the period is computed from)")
     if named is not None:
         if start or end:
             raise ConfigError("give either --period or --from/--to, not both")
         if named != "last-week":
             raise ConfigError(f"--period {named!r} is not known (use last-week)")
-        return last_week()
+        return last_week(parse_instant(as_of, "--as-of") if as_of is not None else None)
     if not start or not end:
         raise ConfigError("the period needs both --from and --to (or --period last-week)")
     period = Period(parse_instant(start, "--from"), parse_instant(end, "--to"))

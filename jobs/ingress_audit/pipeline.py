@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from . import db, formats
+from . import db, formats, logs
 from .errors import ConfigError
 from .period import Period
 from .policy import Policy
@@ -56,13 +56,18 @@ def stage_period(
     candidates = candidates_for(policy)
     client = make_s3_client() if any(s.scheme == "s3" for s in specs) else None
     refs, seen = [], set()
-    for spec in specs:
-        for ref in list_objects(spec, period, s3_client=client):
-            if ref.url not in seen:  # overlapping sources must not count an object twice
-                seen.add(ref.url)
-                refs.append(ref)
-    fetched = fetch_objects(refs, cache_dir / "objects", s3_client=client, progress=progress)
-    staged = stage_objects(fetched, period, candidates, cache_dir, progress=progress)
+    with logs.stage("fetch") as counts:
+        for spec in specs:
+            for ref in list_objects(spec, period, s3_client=client):
+                if ref.url not in seen:  # overlapping sources must not count an object twice
+                    seen.add(ref.url)
+                    refs.append(ref)
+        fetched = fetch_objects(refs, cache_dir / "objects", s3_client=client, progress=progress)
+        counts.update(objects=len(fetched), downloaded=sum(1 for f in fetched if not f.cached and not f.error),
+                      bytes=sum(f.ref.size for f in fetched), errors=sum(1 for f in fetched if f.error))
+    with logs.stage("parse") as counts:
+        staged = stage_objects(fetched, period, candidates, cache_dir, progress=progress)
+        counts.update(staged.totals(), reused=sum(1 for o in staged.objects if o.reused), unreadable=len(staged.errors))
     for o in staged.errors:
         log.warning("unreadable: %s: %s", o.object, o.error)
     return staged
@@ -101,8 +106,10 @@ def audit_period(
     staged = stage_period(sources, period, policy, cache_dir, progress=progress)
     con = open_period(staged, cache_dir)
     try:
-        results = run_controls(con, controls, policy, period)
-        series = collect(con)
+        with logs.stage("controls") as counts:
+            results = run_controls(con, controls, policy, period)
+            series = collect(con)
+            counts.update({s: sum(1 for r in results if r.status == s) for s in ("pass", "fail", "info", "error")})
     finally:
         con.close()
     return Audit(staged, build_findings(staged, results, policy, expired_waivers(policy, period)), series)
@@ -128,6 +135,12 @@ class RunResult:
     paths: dict[str, Path]
     published: PublishResult | None = None
     already_published: str | None = None  # the URL, when an identical report was there
+
+    def location(self) -> str:
+        """Where the report is: the published folder, else the local one."""
+        if self.published is not None:
+            return self.published.url
+        return self.already_published or str(self.out_dir)
 
 
 def run_audit(
@@ -162,14 +175,20 @@ def run_audit(
         previous=_read_json(previous.get("findings.json")),
     )
     previous_manifest = previous.get(MANIFEST)
-    paths = write_outputs(
-        target.local_dir, findings, report, evidence, identity, duckdb_version=duckdb.__version__,
-        previous_manifest_sha256=_sha256_file(previous_manifest) if previous_manifest else None,
-        tsa_url=options.tsa_url,
-    )
+    with logs.stage("report", signer=identity.subject, development_key=identity.development) as counts:
+        paths = write_outputs(
+            target.local_dir, findings, report, evidence, identity, duckdb_version=duckdb.__version__,
+            previous_manifest_sha256=_sha256_file(previous_manifest) if previous_manifest else None,
+            tsa_url=options.tsa_url,
+        )
+        counts.update(folder=str(target.local_dir), compared_with_previous=report.previous is not None)
     result = RunResult(findings, target.local_dir, paths)
     if target.s3 is not None:
-        target.publish(result, ALL_OUTPUTS, options.retain_days)
+        with logs.stage("publish") as counts:
+            target.publish(result, ALL_OUTPUTS, options.retain_days)
+            counts.update(url=result.location(),
+                          uploaded=len(result.published.uploaded) if result.published else 0,
+                          already_published=result.already_published is not None)
     return result
 
 

@@ -1,0 +1,57 @@
+"""Log output: text lines for a person at a terminal, one JSON object per line for a pod.
+
+A CronJob's log is read by machines (Loki, CloudWatch, Stackdriver) before people: with
+`--log-format json` every line is a JSON object, each pipeline stage logs one `"event":
+"stage"` line with its counts and duration, and `run` ends with one `"event": "summary"` line.
+In text mode the same records print as ordinary log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from contextlib import contextmanager
+
+from pythonjsonlogger.json import JsonFormatter
+
+log = logging.getLogger("ingress_audit")
+
+FORMATS = ("text", "json")
+
+
+def configure(level: int, fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            datefmt="%Y-%m-%dT%H:%M:%S%z",
+        ))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    # boto's own INFO lines (credential lookups) are noise in a CronJob's log
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "fontTools", "weasyprint", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextmanager
+def stage(name: str, **fields):
+    """Time a pipeline stage and log one line for it; the body adds counts to the yielded dict."""
+    counts: dict = dict(fields)
+    started = time.perf_counter()
+    yield counts
+    seconds = round(time.perf_counter() - started, 3)
+    detail = ", ".join(f"{k} {v}" for k, v in counts.items())
+    log.info("stage %s done in %.1fs%s", name, seconds, f": {detail}" if detail else "",
+             extra={"event": "stage", "stage": name, "seconds": seconds, **counts})
+
+
+_summary_log = logging.getLogger("ingress_audit.summary")
+_summary_log.setLevel(logging.INFO)  # printed even with --quiet: it is the one line that must be there
+
+
+def summary(message: str, **fields) -> None:
+    """The run's last line: what a scheduler or an alert needs without reading the rest."""
+    _summary_log.info("summary: %s", message, extra={"event": "summary", **fields})
