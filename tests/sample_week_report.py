@@ -83,7 +83,10 @@ def sample_report() -> SampleReport:
 
 
 def normalized_html(html: str) -> str:
-    """The golden form: each chart's data URI replaced by its SHA-256 (still compared, but short)."""
+    """The golden form: each chart's data URI replaced by its SHA-256 (still compared, but short),
+    and the checkout's folder (in paths resolved from the policy file, e.g. the GitOps baseline)
+    replaced by <checkout>."""
+    html = html.replace(str(ROOT), "<checkout>")
     return re.sub(r'data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)',
                   lambda m: "data:image/svg+xml;sha256," + hashlib.sha256(m.group(1).encode()).hexdigest(), html)
 
