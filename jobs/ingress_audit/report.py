@@ -86,12 +86,20 @@ def write_pdf(html: str, out: Path, attachments: list[tuple[str, Path, str, str]
             pdf_variant="pdf/a-3b",
             attachments=files,
             pdf_identifier=hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode(),
+            finisher=_leave_producer_to_the_signer,
         )
     finally:
         if saved is None:
             del os.environ["SOURCE_DATE_EPOCH"]
         else:
             os.environ["SOURCE_DATE_EPOCH"] = saved
+
+
+def _leave_producer_to_the_signer(document, pdf) -> None:
+    """PDF/A requires the Info dictionary and the XMP packet to agree. Signing rewrites the XMP
+    producer to pyHanko's alone but appends to an existing Info /Producer, so they would differ;
+    without an Info /Producer both end up the same."""
+    pdf.info.pop("Producer", None)
 
 
 # --- context --------------------------------------------------------------------------------
