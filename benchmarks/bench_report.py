@@ -48,7 +48,7 @@ for c in f["controls"]:
 f["summary"]["fail"] = len(keep)
 identity = load_identity(None, None, dev_dir=work / "dev-signing")
 evidence = collect_evidence(audit.staged, pipeline._query_files([]), queries_dir(), root / "sample_data" / "policy.yaml",
-                            policy.model_dump_json())
+                            policy)
 report = ReportInput(f, audit.series, evidence.inputs, evidence.queries, evidence.policy, identity.signer_block(),
                      ["sample_data/archive"])
 t0 = time.perf_counter(); html = render_html(report); t_html = time.perf_counter() - t0

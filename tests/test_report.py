@@ -155,7 +155,7 @@ def test_week_over_week_names_new_failures(report):
     previous = json.loads(json.dumps(findings))
     newly = next(c for c in previous["controls"] if c["status"] == "fail")
     newly.update(status="pass", finding_count=0, findings=[])
-    html = render_html(ReportInput(findings, {}, [], [], {"path": None, "sha256": None, "effective_sha256": "0"},
+    html = render_html(ReportInput(findings, {}, [], [], {"path": None, "sha256": None, "effective_sha256": "0", "baseline": []},
                                    {"subject": "CN=x", "fingerprint_sha256": "0", "development": False}, [],
                                    previous=previous))
     after = html.split("New failures:")[1][:300]
@@ -185,7 +185,7 @@ def test_non_latin_values_render_with_real_glyphs(report, tmp_path):
     failing = next(c for c in findings["controls"] if c["status"] == "fail" and c["findings"])
     words = ["Привет", "مرحبا", "登录失败", "ログイン"]
     failing["findings"][0]["reason"] = " ".join(words)
-    html = render_html(ReportInput(findings, {}, [], [], {"path": None, "sha256": None, "effective_sha256": "0"},
+    html = render_html(ReportInput(findings, {}, [], [], {"path": None, "sha256": None, "effective_sha256": "0", "baseline": []},
                                    {"subject": "CN=x", "fingerprint_sha256": "0", "development": False}, []))
     from datetime import datetime, timezone
 

@@ -10,10 +10,15 @@ import yaml
 from .errors import ConfigError
 
 
+def baseline_files(folder: Path) -> list[Path]:
+    """The manifests of a baseline folder, in a stable order."""
+    return sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")])
+
+
 def load_baseline(folder: Path) -> list[tuple[str, str, str, str]]:
     """(namespace, name, manifest JSON, file) for every Ingress in the folder's YAML files."""
     rows = []
-    for path in sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")]):
+    for path in baseline_files(folder):
         try:
             documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
         except (yaml.YAMLError, UnicodeDecodeError) as exc:

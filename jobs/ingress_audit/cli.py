@@ -74,33 +74,58 @@ def _main(
     logs.configure(level, log_format)
 
 
-def _settings(sources, start, end, period_name, policy_path, cache_dir, as_of=None, **policy_overrides):
+def _settings(sources, start, end, period_name, policy_path, cache_dir, as_of=None, staged=None, **policy_overrides):
     """Everything a command needs, checked before anything is read or written."""
     from .errors import ConfigError
     from .period import resolve_period
     from .pipeline import default_cache_dir
     from .policy import load_policy
 
-    if not sources:
+    if not sources and not staged:
         raise ConfigError("no --source given (or set INGRESS_AUDIT_SOURCE)")
     period = resolve_period(start, end, period_name, as_of=as_of)
     policy = load_policy(policy_path, **policy_overrides)
     return period, policy, cache_dir or default_cache_dir()
 
 
-def _stage(sources, start, end, period_name, policy_path, cache_dir, as_of=None):
-    from .pipeline import stage_period
+def _stage(sources, start, end, period_name, policy_path, cache_dir, as_of=None, staged=None):
+    from .pipeline import load_period
 
     if not (start or end or period_name):
         # for a look at the archive the last complete week is the natural default; `run`, whose
         # report names its period, still requires one explicitly
         period_name = "last-week"
-    period, policy, cache = _settings(sources, start, end, period_name, policy_path, cache_dir, as_of)
-    return stage_period(sources, period, policy, cache, progress=True), cache
+    period, policy, cache = _settings(sources, start, end, period_name, policy_path, cache_dir, as_of, staged=staged)
+    return load_period(sources, period, policy, cache, staged_url=staged, progress=True), cache
+
+
+StagedOpt = Annotated[
+    Optional[str],
+    typer.Option("--staged", help="s3://bucket/prefix written by `stage --out`: read the period's staged days instead of --source"),
+]
+
+
+def _not_on_command_line(ctx: typer.Context, name: str) -> bool:
+    # by name: typer may vendor its own click, whose ParameterSource is another enum
+    return getattr(ctx.get_parameter_source(name), "name", None) in ("ENVIRONMENT", "DEFAULT", None)
+
+
+def _sources_or_staged(ctx: typer.Context, sources: list[str], staged: str | None) -> list[str]:
+    """--staged replaces --source: both on the command line is an error; INGRESS_AUDIT_SOURCE is ignored."""
+    from .errors import ConfigError
+    from .staged_read import parse_staged_url
+
+    if staged is None:
+        return sources
+    parse_staged_url(staged)  # a bad URL is exit 2 before any work
+    if sources and not _not_on_command_line(ctx, "source"):
+        raise ConfigError("give either --source or --staged, not both (--staged reads what `stage --out` staged from the sources)")
+    return []
 
 
 @app.command()
 def stage(
+    ctx: typer.Context,
     source: SourceOpt = [],  # noqa: B006 - typer needs a literal default
     start: FromOpt = None,
     end: ToOpt = None,
@@ -108,20 +133,76 @@ def stage(
     as_of: AsOfOpt = None,
     policy: PolicyOpt = None,
     cache_dir: CacheOpt = None,
+    out: Annotated[Optional[str], typer.Option("--out", help="s3://bucket/prefix: write UTC days of normalized Parquet there, hive-partitioned by day and source kind, each committed atomically (one --day, the period's --day-index, else every day of the period)")] = None,
+    day: Annotated[Optional[str], typer.Option("--day", help="with --out: the UTC day to stage (YYYY-MM-DD)")] = None,
+    day_index: Annotated[Optional[int], typer.Option("--day-index", help="with --out: stage the period's day N (0 = its first day); an Indexed Job's pods set it", envvar="JOB_COMPLETION_INDEX")] = None,
 ) -> None:
     """Fetch and normalize a period's archives into the Parquet cache, and say what was read.
 
+    With --out s3://…, stage UTC days into object storage instead (Scale out in README.md);
+    `run --staged s3://…` then reads them.
+
     Example: ingress-audit stage --source sample_data/archive --from 2026-11-16 --to 2026-11-23
+
+    Example: ingress-audit stage --source s3://logs/ --period last-week --day-index 2 --out s3://audit/staged
     """
     from .summary import print_staging_summary
 
+    if day_index is not None and _not_on_command_line(ctx, "day_index") and (out is None or day is not None):
+        day_index = None  # JOB_COMPLETION_INDEX is the pod's, not a request: --day, or no --out, wins
+    if out is not None:
+        _stage_out(source, start, end, period, as_of, policy, cache_dir, out, day, day_index)
+    if day is not None or day_index is not None:
+        from .errors import ConfigError
+
+        raise ConfigError("--day and --day-index stage a day into object storage: give --out s3://bucket/prefix")
     staged, _ = _stage(source, start, end, period, policy, cache_dir, as_of)
     print_staging_summary(staged, sys.stdout)
     raise typer.Exit(EXIT_OK if staged.complete else EXIT_INCOMPLETE)
 
 
+def _stage_out(source, start, end, period_name, as_of, policy_path, cache_dir, out, day, day_index) -> None:
+    """`stage --out`: the days to stage and their staging period, checked before any work."""
+    from .errors import ConfigError
+    from .period import Period
+    from .staged_layout import iso_week, whole_days
+    from .staged_write import print_day_summary, stage_days_out
+
+    if day is not None and day_index is not None:
+        raise ConfigError("give either --day or --day-index (JOB_COMPLETION_INDEX), not both")
+    explicit = bool(start or end or period_name)
+    if day is not None:
+        try:
+            the_day = date.fromisoformat(day)
+        except ValueError:
+            raise ConfigError(f"--day {day!r} is not a date (YYYY-MM-DD)") from None
+    if day is not None and not explicit:
+        # a bare day is staged for its ISO week: the period a weekly `run --period last-week` reads
+        week = iso_week(the_day)
+        start, end = week.iso()
+    elif not explicit:
+        period_name = "last-week"
+    period_, policy_, cache = _settings(source, start, end, period_name, policy_path, cache_dir, as_of)
+    window: Period = whole_days(period_)
+    days = period_.days()
+    if day is not None:
+        if the_day not in days:
+            raise ConfigError(f"--day {day} is not in the period {' .. '.join(period_.iso())}")
+        days = [the_day]
+    elif day_index is not None:
+        if not 0 <= day_index < len(days):
+            raise ConfigError(f"--day-index {day_index} is outside the period {' .. '.join(period_.iso())} "
+                              f"({len(days)} days: 0 to {len(days) - 1})")
+        days = [days[day_index]]
+    results = stage_days_out(source, days, window, policy_, cache, out, progress=True)
+    for r in results:
+        print_day_summary(r, sys.stdout)
+    raise typer.Exit(EXIT_OK if all(not r.errors for r in results) else EXIT_INCOMPLETE)
+
+
 @app.command()
 def run(
+    ctx: typer.Context,
     source: SourceOpt = [],  # noqa: B006
     start: FromOpt = None,
     end: ToOpt = None,
@@ -140,6 +221,7 @@ def run(
     retain_days: Annotated[Optional[int], typer.Option("--retain-days", help="with --out s3://: S3 Object Lock COMPLIANCE retention in days", envvar="INGRESS_AUDIT_RETAIN_DAYS")] = None,
     previous: Annotated[Optional[Path], typer.Option("--previous", help="last period's report folder, for week-over-week and the manifest chain [default: found beside --out or in S3]", exists=True, file_okay=False)] = None,
     cache_dir: CacheOpt = None,
+    staged: StagedOpt = None,
 ) -> None:
     """Stage the period, run every control, write the signed report and publish it.
 
@@ -158,9 +240,11 @@ def run(
 
     if not out:
         raise ConfigError("--out is required (a folder or s3://bucket/prefix)")
-    period_, policy_, cache = _settings(source, start, end, period, policy, cache_dir, as_of, fail_on=fail_on, overrides=set_)
+    source = _sources_or_staged(ctx, source, staged)
+    period_, policy_, cache = _settings(source, start, end, period, policy, cache_dir, as_of, staged=staged,
+                                        fail_on=fail_on, overrides=set_)
     options = RunOptions(out=out, policy_path=policy, sign_key=sign_key, sign_cert=sign_cert, tsa_url=tsa_url,
-                         retain_days=retain_days, previous=previous)
+                         retain_days=retain_days, previous=previous, staged=staged)
     started = time.perf_counter()
     result = run_audit(source, period_, policy_, cache, options)
     print_run_summary(result, sys.stdout)
@@ -180,6 +264,7 @@ def run(
 
 @app.command()
 def query(
+    ctx: typer.Context,
     sql: Annotated[str, typer.Argument(help="the SQL; tables: http_requests, audit_events, rejects, objects")],
     source: SourceOpt = [],  # noqa: B006
     start: FromOpt = None,
@@ -190,6 +275,7 @@ def query(
     cache_dir: CacheOpt = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv, json (one array of objects) or parquet")] = "table",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write the result here (parquet)")] = None,
+    staged: StagedOpt = None,
 ) -> None:
     """Answer ad-hoc SQL over the period's normalized tables.
 
@@ -202,11 +288,12 @@ def query(
 
     if fmt not in FORMATS:  # checked before any download
         raise ConfigError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
-    staged, cache = _stage(source, start, end, period, policy, cache_dir, as_of)
-    con = open_period(staged, cache)
+    source = _sources_or_staged(ctx, source, staged)
+    staged_, cache = _stage(source, start, end, period, policy, cache_dir, as_of, staged)
+    con = open_period(staged_, cache)
     run_query(con, sql, fmt, sys.stdout, output)
-    if not staged.complete:
-        for o in staged.errors:
+    if not staged_.complete:
+        for o in staged_.errors:
             typer.echo(f"unreadable: {o.object}: {o.error}", err=True)
         raise typer.Exit(EXIT_INCOMPLETE)
 

@@ -18,7 +18,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from .baseline import baseline_files
 from .evidence.keys import SigningIdentity
+from .policy import Policy
 from .report import ReportInput, render_html, write_pdf
 from .stage import StagedPeriod
 
@@ -95,7 +97,7 @@ def write_outputs(
 
 
 def collect_evidence(staged: StagedPeriod, query_files: list[tuple[str | None, Path]], queries_root: Path,
-                     policy_path: Path | None, policy_json: str) -> Evidence:
+                     policy_path: Path | None, policy: Policy) -> Evidence:
     inputs = [
         # no LastModified: a local file's mtime changes with every checkout or copy, and the
         # bytes are identified by their SHA-256 (and in S3 by ETag and version id)
@@ -108,12 +110,34 @@ def collect_evidence(staged: StagedPeriod, query_files: list[tuple[str | None, P
         {"id": qid, "path": path.relative_to(queries_root).as_posix(), "sha256": _sha256(path.read_bytes())}
         for qid, path in query_files
     ]
-    policy = {
-        "path": str(policy_path) if policy_path else None,
-        "sha256": _sha256(policy_path.read_bytes()) if policy_path else None,
-        "effective_sha256": _sha256(policy_json.encode("utf-8")),
+    return Evidence(inputs, queries, _policy_evidence(policy_path, policy))
+
+
+def _policy_evidence(path: Path | None, policy: Policy) -> dict:
+    """The policy file's hash, the effective settings' (after env and --set overrides), and the
+    GitOps baseline's files, which PD-07 compares against. Folders are recorded relative to the
+    policy file, so the same checkout anywhere gives the same hashes."""
+    settings = policy.model_dump(mode="json")
+    folder = policy.baseline.ingress_manifests
+    baseline = []
+    if folder is not None:
+        shown = _relative(folder, path.parent.resolve() if path else None)
+        settings["baseline"]["ingress_manifests"] = shown
+        baseline = [{"path": f"{shown}/{p.relative_to(folder).as_posix()}", "sha256": _sha256(p.read_bytes())}
+                    for p in baseline_files(folder)]
+    return {
+        "path": str(path) if path else None,
+        "sha256": _sha256(path.read_bytes()) if path else None,
+        "effective_sha256": _sha256(json.dumps(settings, sort_keys=True).encode("utf-8")),
+        "baseline": baseline,
     }
-    return Evidence(inputs, queries, policy)
+
+
+def _relative(folder: Path, base: Path | None) -> str:
+    try:
+        return folder.resolve().relative_to(base).as_posix() if base else str(folder)
+    except ValueError:
+        return str(folder)
 
 
 def _sha256(data: bytes) -> str:

@@ -73,11 +73,39 @@ def stage_period(
     return staged
 
 
+def load_period(
+    sources: list[str],
+    period: Period,
+    policy: Policy,
+    cache_dir: Path,
+    *,
+    staged_url: str | None = None,
+    progress: bool = True,
+) -> StagedPeriod:
+    """The period's tables' inputs: staged from the sources, or read from days staged to
+    `staged_url` by `stage --out` (staged_read.py)."""
+    if staged_url is None:
+        return stage_period(sources, period, policy, cache_dir, progress=progress)
+    from .staged_read import load_staged
+
+    with logs.stage("staged") as counts:
+        staged = load_staged(staged_url, period, cache_dir, progress=progress)
+        counts.update(staged.totals(), files=len(staged.files), days_missing=len(staged.missing_days))
+    for o in staged.errors:
+        log.warning("unreadable: %s: %s", o.object, o.error)
+    return staged
+
+
 def open_period(staged: StagedPeriod, cache_dir: Path) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the period's tables, for controls and ad-hoc SQL."""
+    from .staged_read import StagedDays, open_staged_tables
+
     con = db.connect(cache_dir / "tmp" / "duckdb")
     con.execute("SET preserve_insertion_order = false")  # only staging needs file order
-    open_tables(con, staged)
+    if isinstance(staged, StagedDays):
+        open_staged_tables(con, staged)
+    else:
+        open_tables(con, staged)
     return con
 
 
@@ -95,15 +123,17 @@ def audit_period(
     cache_dir: Path,
     *,
     controls=None,
+    staged_url: str | None = None,
     progress: bool = True,
 ) -> Audit:
-    """Stage the period and run every control and report query: everything but the outputs."""
+    """Stage the period (or read its staged days) and run every control and report query:
+    everything but the outputs."""
     from .controls import expired_waivers, load_controls, run_controls
     from .findings import build_findings
     from .report_data import collect
 
     controls = controls if controls is not None else load_controls()
-    staged = stage_period(sources, period, policy, cache_dir, progress=progress)
+    staged = load_period(sources, period, policy, cache_dir, staged_url=staged_url, progress=progress)
     con = open_period(staged, cache_dir)
     try:
         with logs.stage("controls") as counts:
@@ -126,6 +156,7 @@ class RunOptions:
     tsa_url: str | None = None  # RFC 3161 timestamp authority: PAdES B-T instead of B-B
     retain_days: int | None = None  # S3 Object Lock COMPLIANCE retention of the published report
     previous: Path | None = None  # last period's report folder, when not found by itself
+    staged: str | None = None  # s3://… written by `stage --out`: read the period's days instead of the sources
 
 
 @dataclass
@@ -163,15 +194,15 @@ def run_audit(
     identity = load_identity(options.sign_key, options.sign_cert, dev_dir=cache_dir / "dev-signing")
     target = _Target.resolve(options.out, period, cache_dir, options.retain_days)
 
-    audit = audit_period(sources, period, policy, cache_dir, controls=controls, progress=progress)
+    audit = audit_period(sources, period, policy, cache_dir, controls=controls, staged_url=options.staged,
+                         progress=progress)
     staged, findings, series = audit.staged, audit.findings, audit.series
 
     previous = target.previous(options.previous, period, cache_dir)
-    evidence = collect_evidence(staged, _query_files(controls), queries_dir(), options.policy_path,
-                                policy.model_dump_json())
+    evidence = collect_evidence(staged, _query_files(controls), queries_dir(), options.policy_path, policy)
     report = ReportInput(
         findings=findings, series=series, inputs=evidence.inputs, queries=evidence.queries,
-        policy=evidence.policy, signer=identity.signer_block(), sources=list(sources),
+        policy=evidence.policy, signer=identity.signer_block(), sources=_report_sources(sources, audit.staged),
         previous=_read_json(previous.get("findings.json")),
     )
     previous_manifest = previous.get(MANIFEST)
@@ -249,6 +280,12 @@ class _Target:
             return
         result.published = publish(self.client, self.local_dir, bucket, prefix, self.label, list(names),
                                    retain_days=retain_days)
+
+
+def _report_sources(sources: list[str], staged: StagedPeriod) -> list[str]:
+    """The sources the report names: as given, or those the staged days were staged from."""
+    url = getattr(staged, "url", None)  # a StagedDays
+    return list(sources) if url is None else [*staged.sources, f"(staged: {url})"]
 
 
 def _query_files(controls) -> list[tuple[str | None, Path]]:
