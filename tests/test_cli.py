@@ -192,3 +192,36 @@ def test_json_log_has_a_line_per_stage_and_a_final_summary(cli, archive, tmp_pat
 def test_bad_log_format_is_exit_2(cli):
     result = cli("--log-format", "xml", "schema")
     assert result.code == 2 and "--log-format 'xml'" in _one_clean_line(result.err)
+
+
+def test_an_internal_error_is_exit_70_not_1(cli, monkeypatch):
+    """A bug must not read as "controls failed" (exit 1) to a scheduler."""
+    import ingress_audit.summary
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ingress_audit.summary, "print_schema", broken)
+    result = cli("schema")
+    assert result.code == 70
+    # the traceback is logged for the bug report; the last line says what happened
+    assert result.err.strip().splitlines()[-1] == "ingress-audit: internal error: RuntimeError: boom"
+
+
+def test_sigterm_exits_143_leaving_no_half_written_output(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingress_audit", "run", "--source", str(root / "sample_data" / "archive"), *PERIOD,
+         "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)  # inside staging or the controls
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err[-2000:]
+    written = sorted(p.name for p in (tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else []
+    assert not [n for n in written if n.startswith(".")], written  # no temporary files under final names

@@ -7,6 +7,7 @@ configuration error (one line, nothing written); 3 done, but some input could no
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 from datetime import date
@@ -16,7 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__, schema
-from .errors import EXIT_INCOMPLETE, EXIT_OK, IngressAuditError
+from .errors import EXIT_INCOMPLETE, EXIT_INTERNAL, EXIT_OK, EXIT_TERMINATED, IngressAuditError
 
 app = typer.Typer(
     name="ingress-audit",
@@ -361,8 +362,15 @@ def verify(
         raise typer.Exit(EXIT_VERIFY_FAILED)
 
 
+def _on_sigterm(signum, frame) -> None:
+    # As PID 1 in a container Python would ignore SIGTERM and wait to be killed; exiting through
+    # SystemExit runs the cleanup (temporary files are renamed into place only when complete).
+    raise SystemExit(EXIT_TERMINATED)
+
+
 def main() -> None:
     """Entry point: domain errors become one line on stderr and their exit code, never a traceback."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = app(standalone_mode=False)
     except IngressAuditError as exc:
@@ -379,5 +387,7 @@ def main() -> None:
         if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
-        raise
+        log.exception("internal error (a bug; please report it with this traceback)")
+        typer.echo(f"ingress-audit: internal error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(EXIT_INTERNAL)
     sys.exit(code or EXIT_OK)

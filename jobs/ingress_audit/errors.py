@@ -9,6 +9,10 @@ EXIT_INCOMPLETE = 3
 # report is already there for the period, or an upload failed or did not read back). Not 2,
 # which promises nothing was written; not 1 or 3, which describe the audit's own result.
 EXIT_PUBLISH = 4
+# A bug, not a finding: Python's own exit 1 for an uncaught exception would read as "controls
+# failed" (EX_SOFTWARE, from sysexits.h).
+EXIT_INTERNAL = 70
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 
 class IngressAuditError(Exception):

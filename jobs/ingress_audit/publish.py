@@ -3,8 +3,10 @@
 Layout: `s3://bucket/<prefix>/<period label>/<name>`, e.g. `s3://audit/reports/2026-W47/report.pdf`.
 
 The publishing identity needs s3:ListBucket (without it S3 answers 403, not 404, for a missing
-key), s3:GetObject (to compare with and read back what is stored) and s3:PutObject; with
-`--retain-days` also s3:GetBucketObjectLockConfiguration and s3:PutObjectRetention.
+key), s3:GetObject and s3:GetObjectVersion (to compare with and read back the version just
+stored: Object Lock buckets are versioned) and s3:PutObject; with `--retain-days` also
+s3:GetBucketObjectLockConfiguration, s3:PutObjectRetention and s3:GetObjectRetention (without
+it S3 leaves the lock headers out of the read-back, and the check of the retention fails).
 """
 
 from __future__ import annotations
