@@ -23,7 +23,7 @@ import pytest
 
 from ingress_audit.period import Period
 from ingress_audit.staged_layout import (
-    day_period, day_share, days_written, home_day, iso_week, owner_day, selecting_days, whole_days,
+    day_share, days_written, home_day, iso_week, owner_day, selecting_days, whole_days,
 )
 
 from .cli_helpers import run_cli
@@ -257,6 +257,24 @@ def stage_in_parallel(bucket: str, tmp_path: Path, n: int, *extra: str) -> list[
     return done
 
 
+def raw_audit(bucket: str, cache: Path, staged_url: str | None = None):
+    """What `run` computes before it renders: the findings and the evidence's inputs."""
+    from ingress_audit.outputs import collect_evidence
+    from ingress_audit.period import resolve_period
+    from ingress_audit.pipeline import audit_period
+    from ingress_audit.policy import load_policy
+    from ingress_audit.resources import queries_dir
+
+    sources = [] if staged_url else [f"s3://{bucket}/logs/"]
+    policy = load_policy(None)
+    audit = audit_period(sources, resolve_period(FROM, TO, None), policy, cache, staged_url=staged_url, progress=False)
+    return audit.findings, collect_evidence(audit.staged, [], queries_dir(), None, policy).inputs
+
+
+def findings_bytes(findings: dict) -> bytes:
+    return (json.dumps(findings, indent=2, ensure_ascii=False) + "\n").encode("utf-8")  # as outputs.py writes it
+
+
 @pytest.mark.slow
 def test_days_staged_in_parallel_give_the_raw_runs_findings(cli, s3_server, s3_client, bucket, tmp_path):
     files = build_archive()
@@ -268,23 +286,19 @@ def test_days_staged_in_parallel_give_the_raw_runs_findings(cli, s3_server, s3_c
         assert pod.returncode == 3, pod.stderr  # every day read the damaged object (or the README)
         assert f"day           2026-11-{16 + i}" in pod.stdout and "committed     s3://" in pod.stdout, pod.stdout
 
-    raw = cli("run", "--source", f"s3://{bucket}/logs/", *PERIOD_ARGS, "--out", str(tmp_path / "raw"),
-              "--cache-dir", str(tmp_path / "raw-cache"))
     staged = cli("run", "--staged", f"s3://{bucket}/staged", *PERIOD_ARGS, "--out", str(tmp_path / "staged"),
                  "--cache-dir", str(tmp_path / "staged-cache"))
-    assert raw.code == staged.code == 3, raw.err + staged.err
-    raw_findings = json.loads((tmp_path / "raw" / "findings.json").read_text())
-    staged_findings = json.loads((tmp_path / "staged" / "findings.json").read_text())
-    assert staged_findings == raw_findings
-    assert (tmp_path / "staged" / "findings.json").read_bytes() == (tmp_path / "raw" / "findings.json").read_bytes()
+    assert staged.code == 3, staged.err  # the damaged object: incomplete, as over the raw logs
+    raw_findings, raw_inputs = raw_audit(bucket, tmp_path / "raw-cache")
+    assert json.loads((tmp_path / "staged" / "findings.json").read_text()) == raw_findings
+    assert (tmp_path / "staged" / "findings.json").read_bytes() == findings_bytes(raw_findings)
     # the findings are worth comparing: failures with rows, over records that crossed midnight
     status = {c["id"]: (c["status"], c["finding_count"]) for c in raw_findings["controls"]}
     assert status["FA-01"] == ("fail", 1) and status["AP-03"][0] == "fail" and status["PD-02"][0] == "fail"
-    assert status["CV-04"] == ("fail", 2)
+    assert status["CV-04"] == ("fail", 2) and status["CV-05"][0] == "info"
     cov = raw_findings["coverage"]
     assert cov["objects"] == len(files) and not cov["complete"]
     # the evidence manifest names the same inputs with the same counts
-    raw_inputs = json.loads((tmp_path / "raw" / "manifest.json").read_text())["inputs"]
     assert json.loads((tmp_path / "staged" / "manifest.json").read_text())["inputs"] == raw_inputs
 
     # the days' accounting: each object's shares over the days sum to its counts once
@@ -307,11 +321,9 @@ def test_days_staged_in_parallel_give_the_raw_runs_findings(cli, s3_server, s3_c
         s3_client.download_file(bucket, key, str(path))
     con = duckdb.connect()
     lake = lambda t: f"read_parquet('{local}/staged/{t}/**/*.parquet', hive_partitioning = true)"  # noqa: E731
+    n_raw = sum(r["requests"] for r in _rows(raw_findings, "AP-01"))
     q = f"""SELECT count(*), count(DISTINCT (object, line)), count(DISTINCT source_kind)
             FROM {lake('http_requests')} WHERE day BETWEEN '{FROM}' AND '2026-11-18'"""
-    raw_q = cli("query", "--source", f"s3://{bucket}/logs/", *PERIOD_ARGS, "--cache-dir", str(tmp_path / "raw-cache"),
-                "--format", "json", "SELECT count(*) AS n FROM http_requests")
-    n_raw = json.loads(raw_q.out)[0]["n"]
     assert con.execute(q).fetchone() == (n_raw, n_raw, 1)
     totals = con.execute(f"SELECT sum(records_read), sum(records_parsed), sum(records_rejected) FROM {lake('objects')}").fetchone()
     assert list(totals) == [cov["records_read"], cov["records_parsed"], cov["records_rejected"]]
@@ -330,10 +342,68 @@ def test_days_staged_in_parallel_give_the_raw_runs_findings(cli, s3_server, s3_c
     listed |= {f"staged/_days/day={d}.json" for d in days}
     assert set(before) == listed  # every file is listed by a committed day: no orphans
 
-    # a day missing from the staged prefix: incomplete, named, exit 3
+    # a day missing from the staged prefix: incomplete and named, in the findings and the exit code
     s3_client.delete_object(Bucket=bucket, Key="staged/_days/day=2026-11-18.json")
+    findings, _ = raw_audit(bucket, tmp_path / "staged-cache", staged_url=f"s3://{bucket}/staged")
+    assert not findings["coverage"]["complete"]
+    errors = {e["object"]: e["error"] for e in findings["coverage"]["errors"]}
+    assert "day 2026-11-18 is not staged" in errors[f"s3://{bucket}/staged/_days/day=2026-11-18.json"]
+    # and the objects whose records of that day are missing say so
+    assert "staged records of 2026-11-18 do not match" in errors[f"s3://{bucket}/logs/kube-apiserver/2026/11/18/audit.log"]
     missing = cli("query", "--staged", f"s3://{bucket}/staged", *PERIOD_ARGS, "--cache-dir", str(tmp_path / "staged-cache"),
                   "--format", "json", "SELECT count(*) AS n FROM http_requests")
-    assert missing.code == 3
-    assert "day 2026-11-18 is not staged" in missing.err
+    assert missing.code == 3 and "day 2026-11-18 is not staged" in missing.err
     assert json.loads(missing.out)[0]["n"] < n_raw
+
+
+def _rows(findings: dict, control: str) -> list[dict]:
+    return next(c["findings"] for c in findings["controls"] if c["id"] == control)
+
+
+COMPARED = {  # one query answers them all: a CLI call costs a second
+    "objects": "SELECT object, cluster, source_kind, size, sha256, records_read, records_parsed, records_rejected, "
+               "records_outside_period, error FROM objects",
+    "rejects": "SELECT * FROM rejects",
+    "per_day": "SELECT CAST(ts AS DATE) AS day, source_kind, cluster, count(*) AS n, count(DISTINCT client_ip) AS clients, "
+               "sum(bytes_sent) AS bytes, min(ts) AS first, max(ts) AS last FROM http_requests GROUP BY ALL",
+    "audit": "SELECT * EXCLUDE (request_object, response_object) FROM audit_events",
+    "midnight": "SELECT * FROM http_requests WHERE object LIKE '%access-23.log'",
+}
+EVERYTHING = " UNION ALL ".join(f"SELECT '{name}' AS t, to_json(q)::VARCHAR AS r FROM ({sql}) q"
+                                for name, sql in COMPARED.items()) + " ORDER BY t, r"
+
+
+def test_every_day_staged_by_one_pod_answers_queries_as_the_raw_logs_do(cli, s3_server, s3_client, bucket, tmp_path,
+                                                                         monkeypatch):
+    upload(s3_client, bucket, "logs/", build_archive())
+    logs, staged = f"s3://{bucket}/logs/", f"s3://{bucket}/staged/"  # a trailing '/' is the same prefix
+    out = cli("stage", "--source", logs, *PERIOD_ARGS, "--out", staged, "--cache-dir", str(tmp_path / "pod"))
+    assert out.code == 3, out.err
+    assert out.out.count("committed     s3://") == 3
+
+    monkeypatch.setenv("INGRESS_AUDIT_SOURCE", logs)  # a pod's environment: --staged wins over it
+
+    def both(*period: str, sql: str) -> tuple:
+        a = cli("query", "--staged", staged, *period, "--cache-dir", str(tmp_path / "reader"), "--format", "json", sql)
+        b = cli("query", "--source", logs, *period, "--cache-dir", str(tmp_path / "raw"), "--format", "json", sql)
+        return a, b
+
+    # the staged period, a day of it (an object it reads keeps its rejects on another day) and
+    # part of two days (timestamps cut inside the day partitions)
+    for period in (PERIOD_ARGS, ["--from", "2026-11-17", "--to", "2026-11-18"],
+                   ["--from", "2026-11-16T23:55:00Z", "--to", "2026-11-17T00:05:00Z"]):
+        a, b = both(*period, sql=EVERYTHING)
+        assert (a.code, a.out) == (b.code, b.out), (period, a.err)
+        assert a.code == 3 and {r["t"] for r in json.loads(a.out)} >= {"objects", "rejects", "per_day", "midnight"}
+
+    # an object replaced, and only its own day restaged: the other days that read it disagree
+    changed = "ingress-nginx/2026/11/17/access-12.log"
+    s3_client.put_object(Bucket=bucket, Key=f"logs/{changed}", Body=(nginx(at(17, "13:00:00"), 1) + "\n").encode())
+    before = keys(s3_client, bucket, "staged/http_requests/day=2026-11-17/")
+    again = cli("stage", "--source", logs, *PERIOD_ARGS, "--day", "2026-11-17", "--out", staged,
+                "--cache-dir", str(tmp_path / "pod"))
+    # the day's requests and its accounting changed: their old files are replaced
+    assert again.code == 3 and "2 uploaded, 2 already there, 2 removed" in again.out, again.out
+    assert keys(s3_client, bucket, "staged/http_requests/day=2026-11-17/").keys() != before.keys()
+    a = cli("query", "--staged", staged, *PERIOD_ARGS, "--cache-dir", str(tmp_path / "reader"), "SELECT 1")
+    assert a.code == 3 and f"{changed}: changed between the stagings of 2026-11-16 and 2026-11-17" in a.err

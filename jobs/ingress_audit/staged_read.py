@@ -41,7 +41,9 @@ from .progress import Progress
 from .publish import parse_out_url
 from .sources import make_s3_client
 from .stage import ObjectReport, StagedPeriod
-from .staged_layout import DATA_TABLES, REJECT_COLUMNS, ManifestError, join, manifest_key, parse_manifest, window_of
+from .staged_layout import (
+    DATA_TABLES, REJECT_COLUMNS, UTC_DAY, ManifestError, join, manifest_key, parse_manifest, window_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +264,7 @@ def _check(con: duckdb.DuckDBPyConnection, staged: StagedDays) -> None:
     in_period: dict[str, int] = defaultdict(int)
     for table in DATA_TABLES:
         rows = con.execute(
-            f"""SELECT object, CAST(ts AS DATE), count(*),
+            f"""SELECT object, {UTC_DAY}, count(*),
                        count(*) FILTER (WHERE ts >= {start}::TIMESTAMPTZ AND ts < {end}::TIMESTAMPTZ)
                 FROM _staged_{table} GROUP BY ALL"""
         ).fetchall()

@@ -60,7 +60,7 @@ from .stage import ObjectReport, StagedPeriod, stage_objects
 from .staged_layout import (
     FILE_COLUMNS, OBJECT_COLUMNS, REJECT_COLUMNS, TABLES, day_period, day_share, days_written, file_key, join,
     manifest_bytes, manifest_document, manifest_key, parse_manifest, partition, selecting_days, owner_day,
-    written_by, ManifestError,
+    UTC_DAY, written_by, ManifestError,
 )
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ def _parsed_by_day(con: duckdb.DuckDBPyConnection, staged: StagedPeriod) -> dict
     if not paths:
         return {}
     rows = con.execute(
-        f"""SELECT object, CAST(ts AS DATE) AS day, count(*)
+        f"""SELECT object, {UTC_DAY} AS day, count(*)
             FROM read_parquet({_list(paths)}, hive_partitioning = false, union_by_name = true)
             WHERE reject_reason IS NULL GROUP BY ALL"""
     ).fetchall()
