@@ -21,6 +21,11 @@ day are counted and compared with what the day jobs counted when they read the o
 rejects likewise. A difference (a day restaged from changed inputs, days staged for different
 periods, a file lost) marks the object unreadable, with what differs. A day of the period with
 no committed manifest is reported the same way: the run says its input is incomplete (exit 3).
+
+The objects are those the period's days selected. For periods of whole UTC days (weeks, days)
+that is exactly what a run over the raw logs selects; for a period starting inside a day, an
+object without a date in its key, last modified on that day before the period's start, is read
+by the staged day and not by a raw run (its records before the start are not shown either way).
 """
 
 from __future__ import annotations

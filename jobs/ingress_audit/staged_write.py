@@ -3,7 +3,9 @@
 One day at a time: list and fetch the objects selected for [D, D+1), stage them into the local
 Parquet cache as any staging does (stage.py: an object read by several days in one pod is
 parsed once), then export the day's share (staged_layout.py: which day keeps what) as Parquet
-files and commit them to the bucket.
+files and commit them to the bucket. The export reads the local files through
+`ObjectReport.files` and their `reject_reason` column, as tables.py does, and nothing else of
+stage.py's internals.
 
 Atomic. S3 has no rename, so a day becomes visible through its manifest:
 1. every data file is uploaded under a name that carries its SHA-256 (`part-<D>-<sha:16>`), with
@@ -23,9 +25,10 @@ removes one while it downloads, it reads the manifest again.
 What Trino, Athena or Spark see during a rerun: they list the folders instead of reading the
 manifest, so between steps 1 and 3 a partition can show both the old and the new file of a day
 (rows twice) when the inputs changed; with unchanged inputs the rerun writes the same names and
-nothing changes. Queries that must be exact either read `run --staged`'s way (the manifest's
-file list; Trino's Hive connector can register exactly those files' partitions) or avoid the
-minutes of a rerun. README.md, "Scale out", says how.
+nothing changes. A job that dies after uploading and before its commit leaves unlisted files
+that engines see until the day is staged again (an Indexed Job's retry does that). Queries that
+must be exact read the files the manifests list, as `run --staged` does, or run once the staging
+Job has completed. README.md, "Scale out", shows both.
 
 Idempotent. A day's files and manifest are a function of its inputs (the objects' bytes, the
 staging window, the parsers and DuckDB's version): the Parquet writer is deterministic, rows go
