@@ -11,6 +11,7 @@ nothing, and a missing day must make the run incomplete.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import subprocess
@@ -298,8 +299,16 @@ def test_days_staged_in_parallel_give_the_raw_runs_findings(cli, s3_server, s3_c
     assert status["CV-04"] == ("fail", 2) and status["CV-05"][0] == "info"
     cov = raw_findings["coverage"]
     assert cov["objects"] == len(files) and not cov["complete"]
-    # the evidence manifest names the same inputs with the same counts
-    assert json.loads((tmp_path / "staged" / "manifest.json").read_text())["inputs"] == raw_inputs
+    # the evidence manifest names the same inputs with the same counts, and the committed day
+    # manifests it read (by SHA-256), which bind the Parquet to those inputs
+    staged_inputs = json.loads((tmp_path / "staged" / "manifest.json").read_text())["inputs"]
+    assert [i for i in staged_inputs if i["source_kind"] != "staged-day"] == raw_inputs
+    days_read = [i for i in staged_inputs if i["source_kind"] == "staged-day"]
+    assert [i["url"].rsplit("/", 1)[1] for i in days_read] == [f"day=2026-11-{d}.json" for d in (16, 17, 18)]
+    for i in days_read:
+        key = i["url"].split("/", 3)[3]
+        body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert i["sha256"] == hashlib.sha256(body).hexdigest()
 
     # the days' accounting: each object's shares over the days sum to its counts once
     days = {d: manifest(s3_client, bucket, d) for d in ("2026-11-16", "2026-11-17", "2026-11-18")}

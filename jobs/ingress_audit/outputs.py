@@ -106,6 +106,12 @@ def collect_evidence(staged: StagedPeriod, query_files: list[tuple[str | None, P
          "error": o.error}
         for o in sorted(staged.objects, key=lambda o: o.object)
     ]
+    # read from staged days (run --staged): their committed manifests are inputs too; they bind
+    # the Parquet read to the raw objects listed above
+    inputs += [{"url": m["url"], "cluster": None, "etag": None, "version_id": None, "size": m["size"],
+                "sha256": m["sha256"], "source_kind": "staged-day", "records_read": 0, "records_parsed": 0,
+                "records_rejected": 0, "error": None}
+               for m in getattr(staged, "day_manifests", [])]
     queries = [
         {"id": qid, "path": path.relative_to(queries_root).as_posix(), "sha256": _sha256(path.read_bytes())}
         for qid, path in query_files

@@ -30,6 +30,8 @@ by the staged day and not by a raw run (its records before the start are not sho
 
 from __future__ import annotations
 
+import hashlib
+
 import logging
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -75,10 +77,14 @@ class StagedDays(StagedPeriod):
     parsed_by_day: dict[str, dict[date, int]] = field(default_factory=dict)
     missing_days: list[ObjectReport] = field(default_factory=list)
     outside_period: dict[str, int] = field(default_factory=dict)  # filled when the tables are opened
+    day_manifests: list[dict] = field(default_factory=list)  # url, size, sha256 of each committed day read
 
     @property
     def errors(self) -> list[ObjectReport]:
         return [o for o in self.objects if o.error] + self.missing_days
+
+
+DIGEST = "__read_as__"  # a key parse_manifest never produces: the manifest's own bytes, as read
 
 
 def parse_staged_url(url: str) -> tuple[str, str]:
@@ -138,7 +144,10 @@ def _manifest(client, bucket: str, prefix: str, d: date) -> tuple[dict | None, s
     if data is None:
         return None, f"day {d.isoformat()} is not staged (no committed manifest): stage it with `ingress-audit stage --day {d.isoformat()} --out …`"
     try:
-        return parse_manifest(data, d), ""
+        doc = parse_manifest(data, d)
+        # what the evidence manifest records of this day: the committed manifest, by hash
+        doc[DIGEST] = {"url": f"s3://{bucket}/{key}", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        return doc, ""
     except ManifestError as exc:
         return None, f"day {d.isoformat()}: the manifest cannot be read: {exc}"
 
@@ -191,7 +200,8 @@ def _assemble(url, bucket, prefix, period, root, manifests, extra, missing) -> S
             elif f["table"] == "rejects" and owner_of_rejects:
                 files.append(StagedFile(staged_s3.local_path(root, f["key"]), "rejects", fday, f["source_kind"], True))
     return StagedDays(period, root, objects, url=url, sources=sources, files=files, reject_owner=reject_owner,
-                      parsed_by_day=parsed_by_day, missing_days=missing)
+                      parsed_by_day=parsed_by_day, missing_days=missing,
+                      day_manifests=[m[DIGEST] for _, m in sorted((manifests | extra).items())])
 
 
 def _download(client, bucket, prefix, root, staged: StagedDays, docs: dict[date, dict], progress: bool) -> None:
