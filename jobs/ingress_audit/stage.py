@@ -163,8 +163,19 @@ def _stage_one(
         parsers.done_now(report, manifest_key=key)
         return report
     report.source_kind, report.table = fmt.kind, fmt.table
-    parsers.parse_object(report, key, fmt, item.local_path, work_dir, chunk_bytes)
+    parsers.parse_object(report, key, fmt, item.local_path, work_dir, chunk_bytes, fast=_fast_path_fits(fmt, head))
     return report
+
+
+def _fast_path_fits(fmt: Format, head: list[str]) -> bool:
+    """Whether to try the format's fast chunk parser on this object.
+
+    The fast audit parser reads single events only: an object of EventList batches (the
+    webhook backend's archive) would fail it in every chunk and pay for both parses, so it
+    goes straight to the exact parser. A batch further down an object of single events is
+    still caught, chunk by chunk (see _Parsers._copy_fast).
+    """
+    return fmt.fast_sql is not None and not any("EventList" in line for line in head)
 
 
 def _set_identity(report: ObjectReport, ref) -> None:
@@ -221,7 +232,8 @@ class _Parsers:
     def done_now(self, report: ObjectReport, manifest_key: str | None = None) -> None:
         self.pending.append((report, manifest_key, []))
 
-    def parse_object(self, report: ObjectReport, key: str, fmt: Format, path: Path, work_dir: Path, chunk_bytes: int) -> None:
+    def parse_object(self, report: ObjectReport, key: str, fmt: Format, path: Path, work_dir: Path, chunk_bytes: int,
+                     *, fast: bool = False) -> None:
         futures: list[Future] = []
         self.pending.append((report, key, futures))
         try:
@@ -231,7 +243,7 @@ class _Parsers:
                     continue
                 while len(self.in_flight) >= self.max_pending:
                     self.in_flight.popleft().exception()  # wait; errors are read in finish
-                fut = self.pool.submit(self._parse_chunk, report, key, fmt, piece)
+                fut = self.pool.submit(self._parse_chunk, report, key, fmt, piece, fast)
                 futures.append(fut)
                 self.in_flight.append(fut)
         except chunks.ObjectReadError as exc:
@@ -269,7 +281,7 @@ class _Parsers:
             cur = self.local.cursor = db.quiet(self.con.cursor())
         return cur
 
-    def _parse_chunk(self, report: ObjectReport, key: str, fmt: Format, chunk: chunks.Chunk) -> dict:
+    def _parse_chunk(self, report: ObjectReport, key: str, fmt: Format, chunk: chunks.Chunk, fast: bool = False) -> dict:
         """Parse one chunk straight into Parquet, then file it under the UTC day it holds.
 
         One pass: rejected rows are written with the parsed ones (reject_reason and raw set)
@@ -281,17 +293,35 @@ class _Parsers:
         tmp = table_dir / f".{key}-c{chunk.index:05d}.parquet"
         tmp.parent.mkdir(parents=True, exist_ok=True)
         try:
-            cur.execute(f"COPY ({_chunk_sql(report, fmt, chunk)}) TO {db.sql_string(str(tmp))} {_PARQUET}")
-            stats = cur.execute(
-                f"""SELECT count(*), count(reject_reason), list(DISTINCT {_DAY}) FILTER (WHERE ts IS NOT NULL)
-                    FROM read_parquet({db.sql_string(str(tmp))})"""
-            ).fetchone()
+            stats = self._copy_fast(cur, report, fmt, chunk, tmp) if fast else None
+            if stats is None:
+                stats = _copy(cur, _chunk_sql(report, fmt, chunk), tmp)
         finally:
             chunk.path.unlink(missing_ok=True)
         read, rejected, days = stats[0], stats[1], sorted(stats[2] or [])
         files = self._file_by_day(cur, tmp, table_dir, f"{key}-c{chunk.index:05d}", days)
         return {"read": read, "parsed": read - rejected, "rejected": rejected,
                 "replaced": chunk.replaced_bytes, "files": files}
+
+    @staticmethod
+    def _copy_fast(cur, report: ObjectReport, fmt: Format, chunk: chunks.Chunk, tmp: Path) -> tuple | None:
+        """The format's fast parse of the chunk, or None when it cannot vouch for every line.
+
+        It is kept only when every line of the chunk became one record that parsed: a failed
+        query (a malformed line), a row count other than the chunk's line count (a blank line,
+        which the fast reader skips without a trace) or any reject (whose raw text it does not
+        keep) sends the chunk to the exact parser, which overwrites the file.
+        """
+        try:
+            stats = _copy(cur, _chunk_sql(report, fmt, chunk, fast=True), tmp)
+        except duckdb.Error as exc:
+            log.debug("fast parse of %s chunk %d fell back: %s", report.object, chunk.index, exc)
+            return None
+        if stats[1] or stats[0] != chunk.n_lines:
+            log.debug("fast parse of %s chunk %d fell back: %d rows, %d rejected, %d lines",
+                      report.object, chunk.index, stats[0], stats[1], chunk.n_lines)
+            return None
+        return stats
 
     def _file_by_day(self, cur, tmp: Path, table_dir: Path, stem: str, days: list) -> list[str]:
         if len(days) <= 1:  # the usual case: move the file into its day's folder
@@ -345,7 +375,16 @@ _DAY = "(DATE '1970-01-01' + CAST(epoch_us(ts) // 86400000000 AS INTEGER))"
 _NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
 
-def _chunk_sql(report: ObjectReport, fmt: Format, chunk: chunks.Chunk) -> str:
+def _copy(cur, sql: str, target: Path) -> tuple:
+    """Write a chunk's rows to Parquet; (rows, rejects, UTC days) as read back from the file."""
+    cur.execute(f"COPY ({sql}) TO {db.sql_string(str(target))} {_PARQUET}")
+    return cur.execute(
+        f"""SELECT count(*), count(reject_reason), list(DISTINCT {_DAY}) FILTER (WHERE ts IS NOT NULL)
+            FROM read_parquet({db.sql_string(str(target))})"""
+    ).fetchone()
+
+
+def _chunk_sql(report: ObjectReport, fmt: Format, chunk: chunks.Chunk, *, fast: bool = False) -> str:
     table = fmt.table_schema
     parsed = set(fmt.fields)
     # Constant columns as one-value ENUMs: the Parquet writer then stores a dictionary index
@@ -365,6 +404,22 @@ def _chunk_sql(report: ObjectReport, fmt: Format, chunk: chunks.Chunk) -> str:
     if "source_kind" not in table.column_names():  # audit_events: kept for the rejects view
         cols.append(f'{constants["source_kind"]} AS source_kind')
     line_limit = max(chunk.path.stat().st_size + 1, 2 * 1024 * 1024)
+    if fast:  # the format reads the chunk file itself
+        source = fmt.fast_chunk_sql(str(chunk.path), chunk.first_line, line_limit)
+    else:
+        source = f"{_raw_sql(chunk, line_limit)} SELECT * FROM ({fmt.sql})"
+    return f"""
+        SELECT
+            {", ".join(cols)},
+            -- a safety net under every format: a row without a timestamp is never a record
+            coalesce(p.reject_reason, CASE WHEN p.ts IS NULL THEN 'no timestamp' END) AS reject_reason,
+            CASE WHEN p.reject_reason IS NOT NULL OR p.ts IS NULL THEN left(p.text, {schema.RAW_TRUNCATE}) END AS raw
+        FROM ({source}) AS p
+    """
+
+
+def _raw_sql(chunk: chunks.Chunk, line_limit: int) -> str:
+    """The chunk file as raw(line, text), the input of every format's SQL (a WITH clause)."""
     return f"""
         WITH numbered AS (
             SELECT row_number() OVER () + {chunk.first_line - 1} AS line, text
@@ -377,14 +432,7 @@ def _chunk_sql(report: ObjectReport, fmt: Format, chunk: chunks.Chunk) -> str:
             -- blank lines are not records; trim() is costly, so only lines that do not start
             -- with a printable character pay for it
             SELECT line, text FROM numbered WHERE text >= '!' OR trim(text) <> ''
-        )
-        SELECT
-            {", ".join(cols)},
-            -- a safety net under every format: a row without a timestamp is never a record
-            coalesce(p.reject_reason, CASE WHEN p.ts IS NULL THEN 'no timestamp' END) AS reject_reason,
-            CASE WHEN p.reject_reason IS NOT NULL OR p.ts IS NULL THEN left(p.text, {schema.RAW_TRUNCATE}) END AS raw
-        FROM ({fmt.sql}) AS p
-    """
+        )"""
 
 
 def _enum(value: str) -> str:

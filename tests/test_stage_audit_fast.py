@@ -1,0 +1,129 @@
+"""The fast audit parser (read_json on the chunk file) is kept only where it equals the exact one.
+
+k8s_audit_fast.sql skips what it cannot vouch for; staging must notice and re-parse the chunk
+with k8s_audit.sql, so the rows, rejects and line numbers are those of the exact parser.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingress_audit import chunks, formats, pipeline, stage
+from ingress_audit.resources import queries_dir
+
+from .real_samples import REAL_SAMPLES, sample
+from .test_stage import audit_line, by_name, stage_folder
+
+AUDIT = formats.builtin("k8s-audit")
+
+
+def _rows(sql: str) -> list[tuple]:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return sorted(con.execute(f"SELECT * EXCLUDE (raw) FROM ({sql})").fetchall(), key=repr)
+
+
+def _both_parsers(lines: list[str], tmp_path: Path) -> tuple[list[tuple], list[tuple]]:
+    path = tmp_path / "chunk.txt"
+    path.write_text("\n".join(lines) + "\n")
+    chunk = chunks.Chunk(0, path, 1, len(lines), False)
+    report = stage.ObjectReport(object="file:///a/audit.log", cluster="default")
+    return (_rows(stage._chunk_sql(report, AUDIT, chunk, fast=True)),
+            _rows(stage._chunk_sql(report, AUDIT, chunk)))
+
+
+def test_both_parsers_share_one_tail():
+    """Everything after the parse is one text in both files: a fix to one reaches the other."""
+    def tail(name: str) -> str:
+        text = (queries_dir() / "normalize" / f"{name}.sql").read_text()
+        return text[text.index("-- ---- shared tail"):]
+
+    assert tail("k8s_audit") == tail("k8s_audit_fast")
+
+
+def test_fast_parser_equals_the_exact_one_on_real_events(tmp_path: Path):
+    sample("k8s-audit/falco-trace-files/EXPECTED_RULES.tsv")
+    files = sorted((REAL_SAMPLES / "k8s-audit" / "falco-trace-files").glob("*.json"))
+    lines = [line for p in files for line in p.read_text().splitlines() if line.strip()]
+    lines += sample("k8s-audit/audit2rbac/demo.lines1-25.log").read_text().splitlines()
+    fast, exact = _both_parsers(lines, tmp_path)
+    assert len(exact) == len(lines) and fast == exact
+
+
+@pytest.mark.parametrize("bad", [
+    "{not json",                                           # malformed: the fast query fails
+    '{"kind": "Event", "auditID": "x", "verb": "get"}',    # parsed but rejected (no timestamp)
+    '{"kind": "Event", "user": "bob"}',                    # a field of an unexpected JSON type
+    '[1, 2]',                                              # JSON, not an object
+    "null",
+])
+def test_a_chunk_the_fast_parser_cannot_vouch_for_is_parsed_exactly(tmp_path: Path, bad: str):
+    root = tmp_path / "a" / "2026" / "11" / "17"
+    root.mkdir(parents=True)
+    (root / "audit.log").write_text("\n".join([audit_line(1), bad, audit_line(2)]) + "\n")
+    staged = stage_folder(tmp_path / "a", tmp_path / "cache")
+    (o,) = staged.objects
+    assert (o.records_read, o.records_parsed, o.records_rejected, o.error) == (3, 2, 1, None)
+    con = pipeline.open_period(staged, tmp_path / "cache")
+    (line, reason, raw), = con.execute("SELECT line, reason, raw FROM rejects").fetchall()
+    assert line == 2 and reason and raw == bad
+    assert sorted(r[0] for r in con.execute("SELECT line FROM audit_events").fetchall()) == [1, 3]
+
+
+def test_blank_lines_keep_line_numbers_exact(tmp_path: Path):
+    root = tmp_path / "a" / "2026" / "11" / "17"
+    root.mkdir(parents=True)
+    (root / "audit.log").write_text("\n".join([audit_line(1), "", "   ", audit_line(2)]) + "\n")
+    staged = stage_folder(tmp_path / "a", tmp_path / "cache")
+    con = pipeline.open_period(staged, tmp_path / "cache")
+    assert con.execute("SELECT audit_id, line FROM audit_events ORDER BY line").fetchall() == [("id-1", 1), ("id-2", 4)]
+
+
+def _record_fast_results(monkeypatch) -> list:
+    """What each fast attempt returned (None: the chunk went to the exact parser)."""
+    results = []
+    original = stage._Parsers._copy_fast
+
+    def spy(*args, **kwargs):
+        results.append(original(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(stage._Parsers, "_copy_fast", staticmethod(spy))
+    return results
+
+
+def test_objects_of_single_events_take_the_fast_path_chunk_by_chunk(tmp_path: Path, monkeypatch):
+    results = _record_fast_results(monkeypatch)
+    monkeypatch.setattr(chunks, "_READ_BYTES", 8 * 1024)  # so that chunks can be small
+    root = tmp_path / "a" / "2026" / "11" / "17"
+    root.mkdir(parents=True)
+    lines = [audit_line(i) for i in range(400)]
+    lines[300] = "{not json"  # one chunk falls back, the others stay fast
+    (root / "audit.log").write_text("\n".join(lines) + "\n")
+    staged = stage_folder(tmp_path / "a", tmp_path / "cache", chunk_bytes=16 * 1024)
+    (o,) = staged.objects
+    assert (o.records_read, o.records_parsed, o.records_rejected) == (400, 399, 1)
+    assert len(results) > 3 and sum(r is None for r in results) == 1
+    con = pipeline.open_period(staged, tmp_path / "cache")
+    got = dict(con.execute("SELECT audit_id, line FROM audit_events").fetchall())
+    assert got == {f"id-{i}": i + 1 for i in range(400) if i != 300}
+
+
+def test_eventlist_objects_skip_the_fast_path_and_late_batches_are_unnested(tmp_path: Path, monkeypatch):
+    results = _record_fast_results(monkeypatch)
+    root = tmp_path / "a" / "2026" / "11" / "17"
+    root.mkdir(parents=True)
+    batch = json.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1",
+                        "items": [json.loads(audit_line(i)) for i in range(100, 103)]})
+    (root / "webhook.log").write_text(batch + "\n")
+    # single events, then a batch far below the sniffed head: the fast parse of that chunk
+    # rejects it, and the exact parser yields its three events
+    (root / "mixed.log").write_text("\n".join([audit_line(i) for i in range(60)] + [batch]) + "\n")
+    objs = by_name(stage_folder(tmp_path / "a", tmp_path / "cache"))
+    assert (objs["webhook.log"].records_parsed, objs["webhook.log"].records_rejected) == (3, 0)
+    assert (objs["mixed.log"].records_parsed, objs["mixed.log"].records_rejected) == (63, 0)
+    assert results == [None]  # tried once, on mixed.log only, and sent to the exact parser
