@@ -127,3 +127,27 @@ def test_eventlist_objects_skip_the_fast_path_and_late_batches_are_unnested(tmp_
     assert (objs["webhook.log"].records_parsed, objs["webhook.log"].records_rejected) == (3, 0)
     assert (objs["mixed.log"].records_parsed, objs["mixed.log"].records_rejected) == (63, 0)
     assert results == [None]  # tried once, on mixed.log only, and sent to the exact parser
+
+
+# --- sniffing: the cheap key check must never skip a format that would parse a line ----------
+
+
+@pytest.mark.parametrize(("kind", "relative"), [
+    ("traefik-json", "traefik/test-format-json.lines1-4.log"),
+    ("k8s-audit", "k8s-audit/audit2rbac/demo.lines1-25.log"),
+])
+def test_every_parsed_real_line_names_a_sniff_key(kind: str, relative: str):
+    fmt = formats.builtin(kind)
+    rows = formats.parse_lines(fmt, sample(relative).read_text().splitlines())
+    parsed = [r["text"] for r in rows if r["reject_reason"] is None]
+    assert parsed and all(any(k in text for k in fmt.sniff_keys) for text in parsed)
+
+
+def test_sniffing_audit_objects_skips_the_traefik_query():
+    head = [audit_line(i) for i in range(5)]
+    traefik = formats.builtin("traefik-json")
+    con = duckdb.connect()
+    con.close()  # any query would fail: the key check answers alone
+    assert formats.count_parsed(traefik, head, con) == 0
+    candidates = [stage.Candidate(formats.builtin(k)) for k in formats.builtin_kinds()]
+    assert stage._sniff(head, candidates, "audit.log", duckdb.connect()).kind == "k8s-audit"
