@@ -27,13 +27,17 @@ def _rows(sql: str) -> list[tuple]:
     return sorted(con.execute(f"SELECT * EXCLUDE (raw) FROM ({sql})").fetchall(), key=repr)
 
 
-def _both_parsers(lines: list[str], tmp_path: Path) -> tuple[list[tuple], list[tuple]]:
+def _both_parsers(lines: list[str], tmp_path: Path) -> tuple[list[tuple] | None, list[tuple]]:
+    """(fast rows or None when the fast query fails, exact rows) for one chunk of these lines."""
     path = tmp_path / "chunk.txt"
     path.write_text("\n".join(lines) + "\n")
     chunk = chunks.Chunk(0, path, 1, len(lines), False)
     report = stage.ObjectReport(object="file:///a/audit.log", cluster="default")
-    return (_rows(stage._chunk_sql(report, AUDIT, chunk, fast=True)),
-            _rows(stage._chunk_sql(report, AUDIT, chunk)))
+    exact = _rows(stage._chunk_sql(report, AUDIT, chunk))
+    try:
+        return _rows(stage._chunk_sql(report, AUDIT, chunk, fast=True)), exact
+    except duckdb.Error:
+        return None, exact
 
 
 def test_both_parsers_share_one_tail():
@@ -151,3 +155,27 @@ def test_sniffing_audit_objects_skips_the_traefik_query():
     assert formats.count_parsed(traefik, head, con) == 0
     candidates = [stage.Candidate(formats.builtin(k)) for k in formats.builtin_kinds()]
     assert stage._sniff(head, candidates, "audit.log", duckdb.connect()).kind == "k8s-audit"
+
+
+# --- type coercions: where read_json and json_transform could differ, the fast result must
+# either equal the exact one or be refused (a failed query or a reject sends the chunk back)
+
+_EVENT = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": "a", "verb": "get",
+          "stage": "ResponseComplete", "user": {"username": "u", "groups": ["g"]}, "sourceIPs": ["10.0.0.1"],
+          "objectRef": {"resource": "pods"}, "responseStatus": {"code": 200},
+          "requestReceivedTimestamp": "2026-11-16T10:00:00Z", "annotations": {"authorization.k8s.io/decision": "allow"}}
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("responseStatus", {"code": "200"}), ("responseStatus", {"code": 200.5}), ("responseStatus", {"code": "abc"}),
+    ("responseStatus", {"code": 2**40}), ("responseStatus", {"code": True}), ("auditID", 123), ("auditID", {"x": 1}),
+    ("user", {"username": "u", "groups": "g"}), ("user", {"username": "u", "groups": [1, 2]}), ("user", None),
+    ("user", []), ("sourceIPs", "10.0.0.1"), ("sourceIPs", None), ("objectRef", [1]),
+    ("annotations", {"authorization.k8s.io/decision": 5}), ("requestObject", "s"), ("requestObject", [1, {"a": 2}]),
+    ("requestReceivedTimestamp", 1700000000), ("verb", "g\u00e9t\u2603 \"q\" \\ \n"),
+])
+def test_fast_parser_equals_the_exact_one_or_refuses(tmp_path: Path, key: str, value):
+    fast, exact = _both_parsers([json.dumps({**_EVENT, key: value})], tmp_path)
+    # a failed fast query or a reject (the last column) sends the chunk to the exact parser
+    refused = fast is None or any(row[-1] is not None for row in fast)
+    assert refused or fast == exact
