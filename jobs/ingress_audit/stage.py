@@ -1,11 +1,12 @@
 """Stage a period: archive objects -> normalized Parquet (cached per object) -> DuckDB views.
 
 For every object: sniff its format, cut it into chunks (chunks.py), parse each chunk with its
-format's SQL in a worker thread, and write the records as Parquet partitioned by table, source
-kind and UTC day (readable by Trino, Athena or Spark); rejected records are kept in the same
-files with `reject_reason` and `raw` set. A manifest per object records its counts, so a rerun
-or a second query reuses the Parquet instead of reparsing. tables.py turns the files into the
-documented tables.
+format's SQL in a worker thread (first with the format's fast chunk parser where it has one,
+kept only when it vouches for every line: see _Parsers._copy_fast), and write the records as
+Parquet partitioned by table, source kind and UTC day (readable by Trino, Athena or Spark);
+rejected records are kept in the same files with `reject_reason` and `raw` set. A manifest per
+object records its counts, so a rerun or a second query reuses the Parquet instead of
+reparsing. tables.py turns the files into the documented tables.
 
 Nothing read is dropped silently: per object, records read = parsed + rejected, and an object
 that cannot be read or classified is reported with its error.
