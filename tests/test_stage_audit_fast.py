@@ -179,3 +179,15 @@ def test_fast_parser_equals_the_exact_one_or_refuses(tmp_path: Path, key: str, v
     # a failed fast query or a reject (the last column) sends the chunk to the exact parser
     refused = fast is None or any(row[-1] is not None for row in fast)
     assert refused or fast == exact
+
+
+def test_crlf_and_a_missing_last_newline_stay_on_the_fast_path(tmp_path: Path, monkeypatch):
+    results = _record_fast_results(monkeypatch)
+    root = tmp_path / "a" / "2026" / "11" / "17"
+    root.mkdir(parents=True)
+    (root / "audit.log").write_bytes("\r\n".join(audit_line(i) for i in range(5)).encode())
+    staged = stage_folder(tmp_path / "a", tmp_path / "cache")
+    (o,) = staged.objects
+    assert (o.records_read, o.records_parsed) == (5, 5) and results[0] is not None
+    con = pipeline.open_period(staged, tmp_path / "cache")
+    assert con.execute("SELECT list(line ORDER BY line) FROM audit_events").fetchone()[0] == [1, 2, 3, 4, 5]
