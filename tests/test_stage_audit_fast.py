@@ -191,3 +191,14 @@ def test_crlf_and_a_missing_last_newline_stay_on_the_fast_path(tmp_path: Path, m
     assert (o.records_read, o.records_parsed) == (5, 5) and results[0] is not None
     con = pipeline.open_period(staged, tmp_path / "cache")
     assert con.execute("SELECT list(line ORDER BY line) FROM audit_events").fetchone()[0] == [1, 2, 3, 4, 5]
+
+
+def test_a_line_longer_than_the_fast_readers_limit_is_still_parsed(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(stage, "_FAST_MAX_LINE_BYTES", 4096)
+    root = tmp_path / "a" / "2026" / "11" / "17"
+    root.mkdir(parents=True)
+    long_event = json.loads(audit_line(1))
+    long_event["userAgent"] = "x" * 10_000
+    (root / "audit.log").write_text("\n".join([audit_line(0), json.dumps(long_event)]) + "\n")
+    (o,) = stage_folder(tmp_path / "a", tmp_path / "cache").objects
+    assert (o.records_read, o.records_parsed, o.records_rejected) == (2, 2, 0)
