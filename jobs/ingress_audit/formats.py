@@ -20,6 +20,7 @@ from functools import cache
 import duckdb
 
 from . import schema
+from .db import sql_string
 from .resources import queries_dir
 
 # Columns a format yields for each table (schema order, minus what staging adds).
@@ -33,11 +34,30 @@ class Format:
     kind: str  # the source_kind value, e.g. "ingress-nginx"
     table: str  # "http_requests" or "audit_events"
     sql: str = field(repr=False)
+    # Optional: a faster parse straight from a chunk file, valid only for a chunk it can vouch
+    # for entirely (see fast_chunk_sql); staging falls back to `sql` for any other chunk.
+    fast_sql: str | None = field(default=None, repr=False)
+    # Optional, for JSON formats: quoted keys of which every line the format parses names at
+    # least one (the fields its timestamp comes from). Sniffing skips the format, a query of
+    # ~12 ms, for a head where no line names any: it would score 0 there. (A key spelled
+    # with \u escapes would be missed; no known writer does that.)
+    sniff_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def fingerprint(self) -> str:
         """Changes whenever the parser changes, so cached Parquet is never stale."""
-        return hashlib.sha256(f"{self.kind}\0{self.table}\0{self.sql}".encode()).hexdigest()[:16]
+        text = f"{self.kind}\0{self.table}\0{self.sql}\0{self.fast_sql or ''}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def fast_chunk_sql(self, path: str, first_line: int, line_limit: int) -> str:
+        """The fast parse of one chunk file: the output contract of `sql`, read from the file.
+
+        Its rows may be kept only when the query succeeds, rejects nothing and yields as many
+        rows as the chunk has lines (then every line was one record, numbered in order).
+        """
+        assert self.fast_sql is not None
+        return (self.fast_sql.replace(":chunk_path", sql_string(path))
+                .replace(":first_line", str(int(first_line))).replace(":line_limit", str(int(line_limit))))
 
     @property
     def json_lines(self) -> bool:
@@ -61,7 +81,9 @@ def _normalize_sql(name: str) -> str:
 def builtin(kind: str) -> Format:
     """A built-in format by its source_kind."""
     table, file = _BUILTINS[kind]
-    return Format(kind=kind, table=table, sql=_normalize_sql(file))
+    fast = _FAST.get(kind)
+    return Format(kind=kind, table=table, sql=_normalize_sql(file), fast_sql=fast and _normalize_sql(fast),
+                  sniff_keys=_SNIFF_KEYS.get(kind, ()))
 
 
 # source_kind -> (table, queries/normalize/<file>.sql)
@@ -73,6 +95,15 @@ _BUILTINS: dict[str, tuple[str, str]] = {
     "k8s-audit": ("audit_events", "k8s_audit"),
 }
 
+
+# source_kind -> queries/normalize/<file>.sql of its fast chunk parser, where it has one
+_FAST: dict[str, str] = {"k8s-audit": "k8s_audit_fast"}
+
+# source_kind -> Format.sniff_keys: where the SQL takes the timestamp from
+_SNIFF_KEYS: dict[str, tuple[str, ...]] = {
+    "traefik-json": ('"StartUTC"', '"StartLocal"', '"time"'),
+    "k8s-audit": ('"requestReceivedTimestamp"', '"timestamp"', '"items"'),
+}
 
 _JSON_KINDS = {"traefik-json", "k8s-audit", "nginx-json"}
 
@@ -95,6 +126,8 @@ def _load_raw(con: duckdb.DuckDBPyConnection, lines: list[str]) -> bool:
 
 def count_parsed(fmt: Format, lines: list[str], con: duckdb.DuckDBPyConnection) -> int:
     """How many of the lines the format parses: the score when sniffing an object's format."""
+    if fmt.sniff_keys and not any(key in line for line in lines for key in fmt.sniff_keys):
+        return 0  # no line names a field the format needs: it cannot parse any of them
     if not _load_raw(con, lines):
         return 0
     return con.execute(f"SELECT count(DISTINCT line) FILTER (WHERE reject_reason IS NULL AND ts IS NOT NULL) FROM ({fmt.sql})").fetchone()[0]

@@ -6,12 +6,13 @@
 -- Each line is parsed once into a STRUCT (json_transform) rather than once per field with
 -- json_extract_string: that is what made audit staging fast in PERFORMANCE.md. A batch's items
 -- are parsed a second time, from the JSON the first parse kept.
+-- This is the exact parser: any line, any reject with its reason. Staging first tries the faster
+-- k8s_audit_fast.sql on a chunk of single events and comes back here when that cannot vouch for
+-- every line.
+-- No json_valid pass before the parse (it cost as much as half the parse): try() turns a
+-- malformed line into a NULL STRUCT, and only those rows are validated, to name the reason.
 WITH parsed AS (
-    SELECT
-        line,
-        text,
-        -- a cheap validity check guards the one full parse per line
-        CASE WHEN json_valid(text) AND text[1] = '{' THEN json_transform(text, '{
+    SELECT line, text, try(json_transform(text, '{
             "kind": "VARCHAR", "apiVersion": "VARCHAR", "level": "VARCHAR", "auditID": "VARCHAR",
             "stage": "VARCHAR", "requestURI": "VARCHAR", "verb": "VARCHAR",
             "user": {"username": "VARCHAR", "groups": ["VARCHAR"]},
@@ -24,7 +25,7 @@ WITH parsed AS (
             "requestReceivedTimestamp": "VARCHAR", "stageTimestamp": "VARCHAR", "timestamp": "VARCHAR",
             "annotations": {"authorization.k8s.io/decision": "VARCHAR", "authorization.k8s.io/reason": "VARCHAR"},
             "items": ["JSON"]
-        }') END AS e
+        }')) AS e
     FROM raw
 ),
 items AS (
@@ -38,7 +39,6 @@ events AS (
         line,
         -- a rejected item of a batch keeps its own JSON as its raw text
         CASE WHEN item IS NULL THEN text ELSE item::VARCHAR END AS text,
-        e IS NOT NULL AS is_json,
         -- the same STRUCT as above, spelled out again: json_transform needs a constant, and
         -- parsing every line through one shared step (unnest of [text]) measured twice as slow
         CASE WHEN item IS NULL THEN e ELSE json_transform(item, '{
@@ -57,11 +57,11 @@ events AS (
         }') END AS e
     FROM items
 ),
+-- ---- shared tail: identical in k8s_audit.sql and k8s_audit_fast.sql (a test checks) ----
 typed AS (
     SELECT
         line,
         text,
-        is_json,
         e,
         -- v1beta1 servers also wrote `timestamp`; some old events only have it
         try_cast(coalesce(e.requestReceivedTimestamp, e."timestamp") AS TIMESTAMPTZ) AS ts,
@@ -72,7 +72,11 @@ SELECT
     line,
     text,
     CASE
-        WHEN NOT is_json THEN 'not JSON'
+        -- a batch left over: any batch line in k8s_audit_fast.sql (staging then re-parses the chunk
+        -- with this file), here only a batch inside a batch
+        WHEN e.kind = 'EventList' THEN 'an EventList where single events were expected'
+        -- json_valid only for the rows the one parse could not read: it names the reason
+        WHEN e IS NULL THEN CASE WHEN json_valid(text) THEN 'JSON but not an object' ELSE 'not JSON' END
         WHEN e.kind IS DISTINCT FROM 'Event' AND (e.auditID IS NULL OR e.verb IS NULL)
             THEN 'JSON but not a Kubernetes audit Event (kind ' || coalesce(e.kind, 'missing') || ')'
         WHEN e.apiVersion IS NOT NULL AND e.apiVersion NOT LIKE 'audit.k8s.io/%'
