@@ -20,7 +20,7 @@ from pypdf import PdfReader
 
 from ingress_audit.evidence.verify import verify as verify_report
 from ingress_audit.period import resolve_period
-from ingress_audit.pipeline import _Target
+from ingress_audit.output_target import OutputTarget
 from ingress_audit.report import ReportInput, render_html
 
 from .sample_week_report import GOLDEN_HTML, ROOT, normalized_html, run_sample_week, sample_report, write_test_identity
@@ -169,10 +169,10 @@ def test_previous_report_is_found_beside_this_one(tmp_path):
     (tmp_path / "2026-W46").mkdir()
     for name in ("findings.json", "manifest.json"):
         (tmp_path / "2026-W46" / name).write_text("{}")
-    target = _Target.resolve(str(tmp_path / "2026-W47"), period, tmp_path / "cache", None)
+    target = OutputTarget.resolve(str(tmp_path / "2026-W47"), period, tmp_path / "cache", None)
     assert target.previous(None, period, tmp_path / "cache") == {
         "findings.json": tmp_path / "2026-W46" / "findings.json", "manifest.json": tmp_path / "2026-W46" / "manifest.json"}
-    elsewhere = _Target.resolve(str(tmp_path / "latest"), period, tmp_path / "cache", None)
+    elsewhere = OutputTarget.resolve(str(tmp_path / "latest"), period, tmp_path / "cache", None)
     assert elsewhere.previous(None, period, tmp_path / "cache") == {}
 
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from . import db, formats, logs
-from .errors import ConfigError
 from .period import Period
 from .policy import Policy
 from .publish import PublishResult
@@ -186,13 +183,15 @@ def run_audit(
     """Stage the period, run every control, write and sign the report, publish it when asked."""
     from .controls import load_controls
     from .evidence.keys import load_identity
+    from .evidence.manifest import sha256_file
+    from .output_target import OutputTarget
     from .outputs import ALL_OUTPUTS, MANIFEST, collect_evidence, write_outputs
     from .report import ReportInput
 
     # everything that can be wrong with the configuration is found before any download
     controls = load_controls()
     identity = load_identity(options.sign_key, options.sign_cert, dev_dir=cache_dir / "dev-signing")
-    target = _Target.resolve(options.out, period, cache_dir, options.retain_days)
+    target = OutputTarget.resolve(options.out, period, cache_dir, options.retain_days)
 
     audit = audit_period(sources, period, policy, cache_dir, controls=controls, staged_url=options.staged,
                          progress=progress)
@@ -209,77 +208,18 @@ def run_audit(
     with logs.stage("report", signer=identity.subject, development_key=identity.development) as counts:
         paths = write_outputs(
             target.local_dir, findings, report, evidence, identity, duckdb_version=duckdb.__version__,
-            previous_manifest_sha256=_sha256_file(previous_manifest) if previous_manifest else None,
+            previous_manifest_sha256=sha256_file(previous_manifest) if previous_manifest else None,
             tsa_url=options.tsa_url,
         )
         counts.update(folder=str(target.local_dir), compared_with_previous=report.previous is not None)
     result = RunResult(findings, target.local_dir, paths)
     if target.s3 is not None:
         with logs.stage("publish") as counts:
-            target.publish(result, ALL_OUTPUTS, options.retain_days)
+            result.published, result.already_published = target.publish(paths, ALL_OUTPUTS, options.retain_days)
             counts.update(url=result.location(),
                           uploaded=len(result.published.uploaded) if result.published else 0,
                           already_published=result.already_published is not None)
     return result
-
-
-class _Target:
-    """The output folder: local, or a local working copy of the S3 period folder."""
-
-    def __init__(self, local_dir: Path, s3=None, client=None, destination=None, label: str = "") -> None:
-        self.local_dir, self.s3, self.client, self.destination, self.label = local_dir, s3, client, destination, label
-
-    @classmethod
-    def resolve(cls, out: str, period: Period, cache_dir: Path, retain_days: int | None) -> "_Target":
-        from .publish import check_destination, parse_out_url
-
-        if not out.startswith("s3://"):
-            if retain_days is not None:
-                raise ConfigError("--retain-days applies to --out s3://… (Object Lock), not to a local folder")
-            local = Path(out)
-            if local.exists() and not local.is_dir():
-                raise ConfigError(f"--out {out} exists and is not a folder")
-            return cls(local)
-        bucket, prefix = parse_out_url(out)
-        client = make_s3_client()
-        destination = check_destination(client, bucket, prefix, period.label(), retain_days=retain_days)
-        local = cache_dir / "out" / period.label()
-        if local.exists():
-            shutil.rmtree(local)  # a working copy: never mix a previous run's files into this one
-        return cls(local, (bucket, prefix), client, destination, period.label())
-
-    def previous(self, given: Path | None, period: Period, cache_dir: Path) -> dict[str, Path]:
-        """Last period's findings.json and manifest.json: from --previous, the sibling folder
-        named after last period (reports/2026-W46 beside reports/2026-W47), or S3."""
-        from .publish import fetch_previous
-
-        names = ("findings.json", "manifest.json")
-        if given is None and self.s3 is None and self.local_dir.name == period.label():
-            sibling = self.local_dir.parent / period.previous().label()
-            given = sibling if sibling.is_dir() else None
-        if given is not None:
-            return {n: given / n for n in names if (given / n).is_file()}
-        if self.s3 is None:
-            return {}
-        dest = cache_dir / "previous" / period.previous().label()
-        if dest.exists():
-            shutil.rmtree(dest)
-        dest.mkdir(parents=True)
-        bucket, prefix = self.s3
-        return fetch_previous(self.client, bucket, prefix, period.previous().label(), dest, names)
-
-    def publish(self, result: RunResult, names: tuple[str, ...], retain_days: int | None) -> None:
-        from .publish import publish
-
-        bucket, prefix = self.s3
-        local_manifest = _sha256_file(result.paths["manifest.json"])
-        if self.destination.complete and self.destination.manifest_sha256 == local_manifest:
-            # the same inputs, policy and version already published this report: a rerun is a no-op
-            result.already_published = self.destination.url
-            log.info("%s already holds this report (identical manifest); nothing uploaded", self.destination.url)
-            return
-        result.published = publish(self.client, self.local_dir, bucket, prefix, self.label, list(names),
-                                   retain_days=retain_days)
 
 
 def _report_sources(sources: list[str], staged: StagedPeriod) -> list[str]:
@@ -303,11 +243,3 @@ def _read_json(path: Path | None) -> dict | None:
     except (OSError, ValueError) as exc:
         log.warning("%s: cannot read the previous findings, so there is no comparison: %s", path, exc)
         return None
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
