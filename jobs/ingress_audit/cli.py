@@ -362,9 +362,15 @@ def verify(
         raise typer.Exit(EXIT_VERIFY_FAILED)
 
 
+_terminated = False
+
+
 def _on_sigterm(signum, frame) -> None:
     # As PID 1 in a container Python would ignore SIGTERM and wait to be killed; exiting through
     # SystemExit runs the cleanup (temporary files are renamed into place only when complete).
+    # Raised inside a DuckDB query it comes back as "Query interrupted": the flag keeps the exit 143.
+    global _terminated
+    _terminated = True
     raise SystemExit(EXIT_TERMINATED)
 
 
@@ -382,6 +388,9 @@ def main() -> None:
         typer.echo("aborted", err=True)
         sys.exit(130)
     except Exception as exc:
+        if _terminated:
+            typer.echo("ingress-audit: stopped by SIGTERM", err=True)
+            sys.exit(EXIT_TERMINATED)
         # Click's usage errors (bad flags) arrive here in non-standalone mode; typer vendors
         # click, so they are recognised by their interface rather than by class.
         if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
