@@ -9,6 +9,8 @@ line number it starts at, so line numbers stay exact. Lines are never split acro
 from __future__ import annotations
 
 import gzip
+import os
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,19 +19,54 @@ from typing import BinaryIO
 
 from isal import isal_zlib
 
+from .errors import ConfigError
+
 CHUNK_BYTES = 64 * 1024 * 1024  # fewer, larger queries: each costs ~50 ms to plan
 # A record longer than this is cut off and rejected: an object without newlines (a binary
 # file, a gzip bomb) must not grow one chunk without bound.
 MAX_LINE_BYTES = 64 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 _READ_BYTES = 1024 * 1024
-# 64 KiB of deflate inflates to at most ~66 MB: bounds the memory a gzip bomb can take
 _COMPRESSED_READ_BYTES = 64 * 1024
+# Output of one inflate step: with a fixed input block, bounds the memory a gzip bomb can take
+# (64 KiB of deflate could otherwise inflate to ~66 MB in one call). Logs inflate 64 KiB to
+# well under this, so it costs nothing on real objects.
+_INFLATE_STEP_BYTES = 4 * 1024 * 1024
+# Decompressed bytes one object may hold: a 10 MB gzip that inflates to terabytes stops here.
+MAX_OBJECT_BYTES_ENV = "INGRESS_AUDIT_MAX_OBJECT_BYTES"
+DEFAULT_MAX_OBJECT_BYTES = 64 * 1024**3
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile, isal_zlib.error)
 
 
 class ObjectReadError(Exception):
     """The object's bytes could not be read to the end (corrupt or truncated gzip, I/O error)."""
+
+
+class ObjectTooLarge(ObjectReadError):
+    """The object inflates to more than the cap: nothing of it may count, unlike a damaged gzip."""
+
+
+def max_object_bytes() -> int:
+    """The cap on an object's decompressed bytes: INGRESS_AUDIT_MAX_OBJECT_BYTES, default 64 GiB.
+
+    Bytes, or a number with a binary unit: `500000000`, `512MiB`, `64G`, `1.5TiB`.
+    """
+    text = os.environ.get(MAX_OBJECT_BYTES_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_OBJECT_BYTES
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", text, re.IGNORECASE)
+    value = int(float(m[1]) * _SIZE_UNITS[m[2].lower()]) if m else 0
+    if value <= 0:
+        raise ConfigError(f"{MAX_OBJECT_BYTES_ENV}={text!r} is not a positive size (bytes, or e.g. 64GiB)")
+    return value
+
+
+def _human(n: int) -> str:
+    for unit, size in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
 
 
 @dataclass(frozen=True)
@@ -52,13 +89,26 @@ def iter_blocks(path: Path) -> Iterator[bytes]:
 
     Inflating with a decompressor object rather than a gzip file reader loses nothing on a
     damaged object: every byte before the damage is yielded, then ObjectReadError is raised.
+    Memory stays bounded whatever the object holds (a fixed input block, at most
+    _INFLATE_STEP_BYTES out per step), and ObjectTooLarge is raised, while streaming, before
+    more than max_object_bytes() in total would be yielded.
     """
+    cap = max_object_bytes()
+    total = 0
+
+    def capped(out: bytes) -> bytes:
+        nonlocal total
+        total += len(out)
+        if total > cap:
+            raise ObjectTooLarge(f"decompressed size exceeds the cap of {_human(cap)} ({MAX_OBJECT_BYTES_ENV})")
+        return out
+
     try:
         with path.open("rb") as f:
             if f.read(2) != _GZIP_MAGIC:
                 f.seek(0)
                 while block := f.read(_READ_BYTES):
-                    yield block
+                    yield capped(block)
                 return
             f.seek(0)
             inflater = isal_zlib.decompressobj(wbits=31)
@@ -70,9 +120,8 @@ def iter_blocks(path: Path) -> Iterator[bytes]:
                             break  # zero padding after the last member (seen with some writers)
                         inflater = isal_zlib.decompressobj(wbits=31)
                         member_open = True
-                    out = inflater.decompress(raw)
-                    if out:
-                        yield out
+                    for out in _inflate(inflater, raw):
+                        yield capped(out)
                     if inflater.eof:  # a member ended: what follows may be another member
                         member_open = False
                         raw = inflater.unused_data
@@ -82,6 +131,18 @@ def iter_blocks(path: Path) -> Iterator[bytes]:
                 raise EOFError("compressed data ended before the end-of-stream marker")
     except _READ_ERRORS as exc:
         raise ObjectReadError(_describe(exc)) from None
+
+
+def _inflate(inflater, raw: bytes) -> Iterator[bytes]:
+    """All the output of `raw` (until its member ends), at most _INFLATE_STEP_BYTES at a time."""
+    while True:
+        out = inflater.decompress(raw, _INFLATE_STEP_BYTES)
+        if out:
+            yield out
+        raw = inflater.unconsumed_tail
+        # a full step with no input left may still leave output pending in the inflater
+        if inflater.eof or (not raw and len(out) < _INFLATE_STEP_BYTES):
+            return
 
 
 def read_head(path: Path, max_lines: int = 50, max_bytes: int = 4 * 1024 * 1024) -> list[str]:
@@ -115,6 +176,9 @@ def iter_chunks(
     try:
         for block in iter_blocks(path):
             yield from state.feed(block, final=False, chunk_bytes=chunk_bytes)
+    except ObjectTooLarge:
+        state.discard()  # nothing of the object counts: no last chunk
+        raise
     except ObjectReadError as exc:
         yield from state.feed(b"", final=True, chunk_bytes=chunk_bytes)
         raise ObjectReadError(f"{exc} (after line {state.next_line - 1})") from None
@@ -139,8 +203,29 @@ class _Cutter:
         self.line_start = 0  # offset of the line still being written
         self.ascii = True
         self.skipping = False  # inside an overlong line: drop bytes until its newline
+        self.held_cr = False  # the last block ended in CR: is it half of a CRLF?
+        self.replaced = False  # a lone CR was replaced in the open chunk
+
+    def _line_ends(self, block: bytes, final: bool) -> bytes:
+        """CRLF as LF, and a CR that ends no line as U+FFFD.
+
+        DuckDB's CSV reader ends a line at any CR, whatever `new_line` says, so a lone CR
+        inside a line would split its record and shift every later line number.
+        """
+        if self.held_cr:
+            block, self.held_cr = b"\r" + block, False
+        if b"\r" not in block:
+            return block
+        if block.endswith(b"\r") and not final:
+            block, self.held_cr = block[:-1], True  # the LF may start the next block
+        block = block.replace(b"\r\n", b"\n")
+        if b"\r" in block:
+            block = block.replace(b"\r", "\ufffd".encode())
+            self.replaced = True
+        return block
 
     def feed(self, block: bytes, *, final: bool, chunk_bytes: int) -> Iterator[Chunk | OverlongLine]:
+        block = self._line_ends(block, final)
         if block and self.skipping:
             nl = block.find(b"\n")
             if nl < 0:
@@ -174,6 +259,14 @@ class _Cutter:
             if partial:
                 yield from self._write(partial, chunk_bytes)
 
+    def discard(self) -> None:
+        """Close and delete the open chunk file, if any."""
+        if self.file is not None:
+            path = Path(self.file.name)
+            self.file.close()
+            self.file = None
+            path.unlink(missing_ok=True)
+
     def _take_partial_line(self) -> bytes:
         """Remove the unfinished last line from the open file and return its bytes."""
         assert self.file is not None
@@ -189,7 +282,7 @@ class _Cutter:
         path = Path(self.file.name)
         self.file.close()
         self.file = None
-        replaced = False
+        replaced, self.replaced = self.replaced, False
         if not self.ascii:
             body = path.read_bytes()
             try:

@@ -38,7 +38,7 @@ from .sources import FetchedObject
 log = logging.getLogger(__name__)
 
 # Bump when the Parquet layout or manifest changes: older cache entries are then ignored.
-STAGE_VERSION = 1
+STAGE_VERSION = 2  # 2: lone CRs and mixed CRLF/LF no longer shift line numbers
 _DELIM = "chr(1) || chr(2) || chr(3) || chr(4)"  # never in a log line; each line is one field
 
 
@@ -152,7 +152,8 @@ def _stage_one(
         head = chunks.read_head(item.local_path)
     except chunks.ObjectReadError as exc:
         report.error = str(exc)
-        parsers.done_now(report, manifest_key=key)
+        # over the size cap: not cached, so a raised cap stages the object on the next run
+        parsers.done_now(report, manifest_key=None if isinstance(exc, chunks.ObjectTooLarge) else key)
         return report
     if not head:  # an empty object holds no records; that is not an error
         parsers.done_now(report, manifest_key=key)
@@ -223,6 +224,7 @@ class _Parsers:
         self.max_pending = workers + 1  # bounds the chunk files waiting on disk
         self.pending: deque[tuple[ObjectReport, str | None, list[Future]]] = deque()
         self.in_flight: deque[Future] = deque()
+        self.discarded: set[int] = set()  # id() of reports whose records must not count
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -245,6 +247,10 @@ class _Parsers:
                 fut = self.pool.submit(self._parse_chunk, report, key, fmt, piece, fast)
                 futures.append(fut)
                 self.in_flight.append(fut)
+        except chunks.ObjectTooLarge as exc:
+            # unlike a damaged gzip, nothing partial counts: _finish drops what was parsed
+            report.error = str(exc)
+            self.discarded.add(id(report))
         except chunks.ObjectReadError as exc:
             report.error = str(exc)
 
@@ -257,6 +263,14 @@ class _Parsers:
             self._finish(*self.pending.popleft(), bar)
 
     def _finish(self, report: ObjectReport, key: str | None, futures: list[Future], bar: Progress) -> None:
+        if id(report) in self.discarded:
+            self.discarded.discard(id(report))
+            for fut in futures:
+                fut.exception()  # wait: a running parse may still write a file
+            if key is not None:
+                _remove_outputs(self.staged_dir, key)
+            bar.advance(1, bytes=report.size or 0)
+            return  # no counts, no files, no manifest: the next run tries again
         for fut in futures:
             try:
                 stats = fut.result()
