@@ -225,3 +225,21 @@ def test_sigterm_exits_143_leaving_no_half_written_output(tmp_path):
     assert proc.returncode == 143, err[-2000:]
     written = sorted(p.name for p in (tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else []
     assert not [n for n in written if n.startswith(".")], written  # no temporary files under final names
+
+
+def test_csv_neutralizes_formulas_from_log_fields_but_not_numbers(cli, tmp_path):
+    agents = ['=HYPERLINK(\\x22http://evil\\x22,\\x22x\\x22)', "@SUM(1)", "-2+3", "-5", "+1.5e3", "curl/8.1"]
+    day = tmp_path / "formulas" / "2026" / "11" / "16"
+    day.mkdir(parents=True)
+    (day / "access.log").write_text("".join(
+        nginx_line(i).replace(f'"curl/8.{i}"', f'"{ua}"').replace('"-"', '"=cmd|\' /C calc\'!A0"', 1) + "\n"
+        for i, ua in enumerate(agents)))
+    sql = ("SELECT user_agent, referer, status * -1 AS negative, chr(9) || '=1' AS tab, chr(13) || 'x' AS cr "
+           "FROM http_requests ORDER BY line")
+    result = cli("query", "--source", str(tmp_path / "formulas"), *PERIOD, "--format", "csv", sql)
+    assert result.code == 0, result.err
+    rows = list(csv.reader(io.StringIO(result.out)))
+    assert [r[0] for r in rows[1:]] == ["'" + agents[0], "'@SUM(1)", "'-2+3", "-5", "+1.5e3",
+                                        "curl/8.1"]
+    assert {r[1] for r in rows[1:]} == {"'=cmd|' /C calc'!A0"}
+    assert {(r[2], r[3], r[4]) for r in rows[1:]} == {("-200", "'\t=1", "'\rx")}

@@ -24,7 +24,8 @@ def test_the_sample_policy_loads_and_comments_every_key():
     text = SAMPLE_POLICY.read_text()
     for key in ["trusted_networks", "trusted_proxies", "restricted_hosts", "restricted_paths", "restricted_upstreams",
                 "plaintext_allowed_hosts", "login_paths", "approved_actors", "controller_namespaces", "fail_on",
-                "thresholds", "waivers", "baseline", "formats", *policy.thresholds.model_dump()]:
+                "thresholds", "waivers", "baseline", "formats", "report", "mask_client_ips",
+                *policy.thresholds.model_dump()]:
         line = next((l for l in text.splitlines() if l.strip().startswith(f"{key}:")), None)
         assert line is not None, f"{key} missing from the example policy"
         index = text.splitlines().index(line)
@@ -68,3 +69,15 @@ def test_bad_override_is_an_error(tmp_path):
         load_policy(None, overrides=["fail_on=low"], environ={})
     with pytest.raises(ConfigError, match="thresholds.brute_force_failures"):
         load_policy(None, overrides=["thresholds.brute_force_failures=many"], environ={})
+
+
+def test_mask_client_ips_from_the_file_and_the_environment(tmp_path):
+    assert load_policy(None, environ={}).report.mask_client_ips is False
+    path = write(tmp_path, "report:\n  mask_client_ips: true\n")
+    assert load_policy(path, environ={}).report.mask_client_ips is True
+    assert load_policy(path, environ={"INGRESS_AUDIT_MASK_CLIENT_IPS": "0"}).report.mask_client_ips is False
+    assert load_policy(None, environ={"INGRESS_AUDIT_MASK_CLIENT_IPS": "1"}).report.mask_client_ips is True
+    with pytest.raises(ConfigError, match="report.mask_client_ips"):
+        load_policy(None, environ={"INGRESS_AUDIT_MASK_CLIENT_IPS": "maybe"})
+    with pytest.raises(ConfigError, match="report.mask_ips"):
+        load_policy(write(tmp_path, "report:\n  mask_ips: true\n"), environ={})

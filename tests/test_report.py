@@ -197,3 +197,13 @@ def test_non_latin_values_render_with_real_glyphs(report, tmp_path):
         assert word in text, word
     fonts = subprocess.run(["pdffonts", str(tmp_path / "r.pdf")], capture_output=True, text=True).stdout
     assert "CJK" in fonts, fonts
+
+
+def test_cover_says_client_addresses_are_masked_only_when_they_are(report):
+    findings = json.loads((report.out / "findings.json").read_text())
+    assert findings["masked_client_ips"] is False
+    args = ({}, [], [], {"path": None, "sha256": None, "effective_sha256": "0", "baseline": []},
+            {"subject": "CN=x", "fingerprint_sha256": "0", "development": False}, [])
+    assert "client addresses masked" not in render_html(ReportInput(findings, *args))
+    cover = render_html(ReportInput({**findings, "masked_client_ips": True}, *args)).split('id="summary"')[0]
+    assert "client addresses masked" in cover

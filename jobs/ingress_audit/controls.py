@@ -28,6 +28,7 @@ from .frameworks import framework_ids_by_control
 from .period import Period
 from .policy import Policy, Severity, Waiver
 from .policy_sql import install_policy
+from .redact import mask_row, redact_secrets
 from .resources import queries_dir
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,8 @@ def run_controls(
     results = []
     for control in controls:
         started = time.perf_counter()
-        result = _run_one(con, control, [w for w in active if w.control == control.id])
+        result = _run_one(con, control, [w for w in active if w.control == control.id],
+                          mask_client_ips=policy.report.mask_client_ips)
         result.seconds = time.perf_counter() - started
         log.info("%s %s (%d findings, %.2fs)", control.id, result.status, result.finding_count, result.seconds)
         results.append(result)
@@ -143,7 +145,9 @@ def expired_waivers(policy: Policy, period: Period) -> list[Waiver]:
     return [w for w in policy.waivers if w.expires < last_day(period)]
 
 
-def _run_one(con: duckdb.DuckDBPyConnection, control: Control, waivers: list[Waiver]) -> ControlResult:
+def _run_one(
+    con: duckdb.DuckDBPyConnection, control: Control, waivers: list[Waiver], *, mask_client_ips: bool = False
+) -> ControlResult:
     try:
         # the connection itself, not a cursor: the policy's variables are per connection
         cur = con.execute(control.sql)
@@ -157,16 +161,25 @@ def _run_one(con: duckdb.DuckDBPyConnection, control: Control, waivers: list[Wai
         return ControlResult(control, "error", error=message)
     kept, waived = [], []
     for row in rows:
+        # waivers match the raw values; what is kept is redacted (and masked) evidence
         waiver = next((w for w in waivers if _matches(w, row)), None)
         if waiver is None:
             kept.append(row)
         else:
-            waived.append({"waiver": waiver, "row": row})
+            waived.append({"waiver": waiver, "row": evidence_row(row, mask_client_ips)})
     if control.meta.kind == "info":
         status = "info"
     else:
         status = "fail" if kept else "pass"
-    return ControlResult(control, status, kept[:MAX_FINDINGS_KEPT], len(kept), waived)
+    shown = [evidence_row(row, mask_client_ips) for row in kept[:MAX_FINDINGS_KEPT]]
+    return ControlResult(control, status, shown, len(kept), waived)
+
+
+def evidence_row(row: dict, mask_client_ips: bool = False) -> dict:
+    """A row as findings.json and the report show it: secrets in URLs redacted and, when the
+    policy asks (`report.mask_client_ips`), client addresses masked (redact.py)."""
+    row = redact_secrets(row)
+    return mask_row(row) if mask_client_ips else row
 
 
 def _matches(waiver: Waiver, row: dict) -> bool:

@@ -26,6 +26,7 @@ def build_findings(
         "schema": SCHEMA,
         "tool": {"name": "ingress-audit", "version": __version__},
         "period": {"start": start, "end": end},
+        "masked_client_ips": policy.report.mask_client_ips,
         "coverage": {
             **totals,
             "errors": [{"object": o.object, "error": o.error} for o in staged.errors],

@@ -29,11 +29,25 @@ def configure(level: int, fmt: str = "text") -> None:
             datefmt="%Y-%m-%dT%H:%M:%S%z",
         ))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # boto's own INFO lines (credential lookups) are noise in a CronJob's log
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "fontTools", "weasyprint", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# every character str.splitlines() breaks on: a log reader may split on any of them
+_LINE_BREAKS = {ord(c): f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+                for c in "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"} | {ord("\n"): "\\n", ord("\r"): "\\r"}
+
+
+class TextFormatter(logging.Formatter):
+    """One record, one line: a message carries log-derived text (object keys, errors), so a CR or
+    LF in it is escaped rather than allowed to start a forged line. A traceback, which is ours,
+    still follows on its own lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return super().formatMessage(record).translate(_LINE_BREAKS)
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 Precedence for every setting: command line > environment > policy file > default.
 - `--fail-on` > `INGRESS_AUDIT_FAIL_ON` > `fail_on:`
 - `--set thresholds.NAME=VALUE` > `INGRESS_AUDIT_THRESHOLD_<NAME>` > `thresholds: {NAME: …}`
+- `INGRESS_AUDIT_MASK_CLIENT_IPS` > `report: {mask_client_ips: …}`
 `sample_data/policy.yaml` is the commented example of every key.
 """
 
@@ -89,6 +90,12 @@ class Baseline(_Strict):
     ingress_manifests: Path | None = Field(None, description="folder of the Ingress manifests the GitOps repository holds")
 
 
+class ReportPolicy(_Strict):
+    mask_client_ips: bool = Field(
+        False, description="mask client addresses in findings and the report (IPv4 /24, IPv6 /48), for sharing outside security"
+    )
+
+
 class Policy(_Strict):
     trusted_networks: list[str] = Field(default_factory=list, description="CIDRs (v4 and v6) of trusted clients")
     trusted_proxies: list[str] = Field(default_factory=list, description="CIDRs whose X-Forwarded-For is believed")
@@ -117,6 +124,7 @@ class Policy(_Strict):
     waivers: list[Waiver] = Field(default_factory=list)
     baseline: Baseline = Field(default_factory=Baseline)
     formats: FormatsPolicy = Field(default_factory=FormatsPolicy)
+    report: ReportPolicy = Field(default_factory=ReportPolicy)
 
     @field_validator("trusted_networks", "trusted_proxies")
     @classmethod
@@ -152,6 +160,10 @@ def load_policy(
                 raise ConfigError(f"--set {item!r}: use --set thresholds.NAME=VALUE")
             thresholds[key.removeprefix("thresholds.")] = value
         data["thresholds"] = thresholds
+    mask = env.get("INGRESS_AUDIT_MASK_CLIENT_IPS")
+    if mask:
+        report = data.get("report")
+        data["report"] = {**(report if isinstance(report, dict) else {}), "mask_client_ips": mask}
     if env.get("INGRESS_AUDIT_FAIL_ON"):
         data["fail_on"] = env["INGRESS_AUDIT_FAIL_ON"]
     if fail_on:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -54,12 +55,31 @@ def _batches(cur):
 
 def _csv(cur, names, out) -> int:
     w = csv.writer(out, lineterminator="\n")
+    # the csv module quotes a field holding the line terminator (\n) but not a bare \r, which
+    # readers treat as a line break too: a row with one is written with every field quoted
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     w.writerow(names)
     n = 0
     for rows in _batches(cur):
-        w.writerows([[_plain(v) for v in r] for r in rows])
+        for r in rows:
+            cells = [_csv_cell(v) for v in r]
+            (quoted if any("\r" in c for c in cells) else w).writerow(cells)
         n += len(rows)
     return n
+
+
+# OWASP CSV injection: a spreadsheet runs a cell starting with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _csv_cell(value) -> str:
+    """A CSV cell; log text that a spreadsheet would run as a formula gets a leading `'`.
+    Numbers (a column's, or text that is one, like -5) are left as they are."""
+    text = _plain(value)
+    if isinstance(value, str) and text.startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def _json(cur, names, out, json_cols: list[int]) -> int:
