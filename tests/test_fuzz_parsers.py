@@ -2,7 +2,8 @@
 
 Per object: records read = parsed + rejected, every reject has a reason, and the records are
 exactly the object's non-blank lines, with their line numbers. A line is blank when it holds
-nothing but spaces (a CRLF's CR aside); blank lines are not records but count for line numbers.
+nothing but spaces (a CRLF's CR and byte-order marks aside); blank lines are not records but
+count for line numbers.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def record_lines(body: bytes) -> list[int]:
     lines = body.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()  # the newline ends the last line; it starts none
-    return [i for i, line in enumerate(lines, 1) if line.removesuffix(b"\r").strip(b" ")]
+    # a CR ends the last line too (a CRLF that lost its LF); BOMs are dropped
+    return [i for i, line in enumerate(lines, 1) if line.removesuffix(b"\r").replace(b"\xef\xbb\xbf", b"").strip(b" ")]
 
 
 def check(report: stage.ObjectReport, rows: list, body: bytes) -> None:

@@ -26,6 +26,7 @@ CHUNK_BYTES = 64 * 1024 * 1024  # fewer, larger queries: each costs ~50 ms to pl
 # file, a gzip bomb) must not grow one chunk without bound.
 MAX_LINE_BYTES = 64 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
+_BOM = "\ufeff".encode()
 _READ_BYTES = 1024 * 1024
 _COMPRESSED_READ_BYTES = 64 * 1024
 # Output of one inflate step: with a fixed input block, bounds the memory a gzip bomb can take
@@ -151,15 +152,17 @@ def read_head(path: Path, max_lines: int = 50, max_bytes: int = 4 * 1024 * 1024)
     A damaged object still yields the lines before the damage; staging reports the damage.
     """
     buf = b""
+    damage = None
     try:
         for block in iter_blocks(path):
             buf += block
             if buf.count(b"\n") > max_lines or len(buf) >= max_bytes:
                 break
-    except ObjectReadError:
-        if not buf:
-            raise
+    except ObjectReadError as exc:
+        damage = exc
     lines = [l.decode("utf-8", "replace") for l in buf.split(b"\n") if l.strip()]
+    if damage is not None and not lines:  # blank lines, then damage: not an empty object
+        raise damage
     return lines[:max_lines]
 
 
@@ -216,8 +219,9 @@ class _Cutter:
             block, self.held_cr = b"\r" + block, False
         if b"\r" not in block:
             return block
-        if block.endswith(b"\r") and not final:
-            block, self.held_cr = block[:-1], True  # the LF may start the next block
+        if block.endswith(b"\r"):
+            # the LF may start the next block; at the end, a CRLF that lost its LF
+            block, self.held_cr = block[:-1], not final
         block = block.replace(b"\r\n", b"\n")
         if b"\r" in block:
             block = block.replace(b"\r", "\ufffd".encode())
@@ -285,12 +289,17 @@ class _Cutter:
         replaced, self.replaced = self.replaced, False
         if not self.ascii:
             body = path.read_bytes()
+            # DuckDB drops a BOM at the start of a chunk file only: dropped everywhere, a line's
+            # records do not depend on where the chunks were cut
+            fixed = body.replace(_BOM, b"")
             try:
-                body.decode("utf-8")
+                fixed.decode("utf-8")
             except UnicodeDecodeError:
                 # Rare (nginx escapes bytes above 0x7E); keep the record, flag the object.
-                path.write_bytes(body.decode("utf-8", "replace").encode("utf-8"))
+                fixed = fixed.decode("utf-8", "replace").encode("utf-8")
                 replaced = True
+            if fixed != body:
+                path.write_bytes(fixed)
         n_lines = self.newlines + (0 if ends_with_newline else 1)
         chunk = Chunk(self.index, path, self.next_line, n_lines, replaced)
         self.next_line += n_lines
