@@ -69,7 +69,7 @@ def stacked_over_time(
     groups = _group_order(rows, group_key, order)
     series = {g: [0] * len(buckets) for g in groups}
     for r in rows:
-        i = index.get(_parse_ts(r[time_key]))
+        i = index.get(as_datetime(r[time_key]))
         if i is not None:
             series[r[group_key]][i] += r[value_key]
     with plt.rc_context(_STYLE):
@@ -126,10 +126,9 @@ def _buckets(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
     return out
 
 
-def _parse_ts(value) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+def as_datetime(value) -> datetime:
+    """A row's timestamp: already a datetime, or ISO 8601 text as findings.json writes it."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def _group_order(rows: list[dict], key: str, order: list[str] | None) -> list[str]:

@@ -75,7 +75,17 @@ class Format:
 
 @cache
 def _normalize_sql(name: str) -> str:
-    return (queries_dir() / "normalize" / f"{name}.sql").read_text(encoding="utf-8")
+    """A parser's SQL, with each `-- include: <file>` line replaced by that file of queries/normalize/
+    (the audit parsers share their tail that way)."""
+    folder = queries_dir() / "normalize"
+    lines = (folder / f"{name}.sql").read_text(encoding="utf-8").splitlines(keepends=True)
+    return "".join(
+        (folder / line.removeprefix(_INCLUDE).strip()).read_text(encoding="utf-8") if line.startswith(_INCLUDE) else line
+        for line in lines
+    )
+
+
+_INCLUDE = "-- include: "
 
 
 def builtin(kind: str) -> Format:

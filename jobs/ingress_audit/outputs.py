@@ -12,14 +12,15 @@ under a final name.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from .baseline import baseline_files
 from .evidence.keys import SigningIdentity
+from .evidence.manifest import build_manifest, manifest_bytes, sha256_bytes
 from .policy import Policy
 from .report import ReportInput, render_html, write_pdf
 from .stage import StagedPeriod
@@ -50,7 +51,6 @@ def write_outputs(
     previous_manifest_sha256: str | None = None,
     tsa_url: str | None = None,
 ) -> dict[str, Path]:
-    from .evidence.manifest import build_manifest, manifest_bytes
     from .evidence.manifest_sign import sign_manifest
     from .evidence.pdf_sign import sign_pdf
 
@@ -86,7 +86,7 @@ def write_outputs(
             (SIGNATURE, paths[SIGNATURE], "Supplement", "Detached signature of manifest.json"),
         ],
         # the period's end, not the clock: the same inputs give the same document (see report.py)
-        document_date=_ts(findings["period"]["end"]),
+        document_date=datetime.fromisoformat(findings["period"]["end"]),
     )
     tmp = out_dir / f".{PDF}.tmp"
     sign_pdf(unsigned, tmp, identity, tsa_url=tsa_url)
@@ -113,7 +113,7 @@ def collect_evidence(staged: StagedPeriod, query_files: list[tuple[str | None, P
                 "records_rejected": 0, "error": None}
                for m in getattr(staged, "day_manifests", [])]
     queries = [
-        {"id": qid, "path": path.relative_to(queries_root).as_posix(), "sha256": _sha256(path.read_bytes())}
+        {"id": qid, "path": path.relative_to(queries_root).as_posix(), "sha256": sha256_bytes(path.read_bytes())}
         for qid, path in query_files
     ]
     return Evidence(inputs, queries, _policy_evidence(policy_path, policy))
@@ -129,12 +129,12 @@ def _policy_evidence(path: Path | None, policy: Policy) -> dict:
     if folder is not None:
         shown = _relative(folder, path.parent.resolve() if path else None)
         settings["baseline"]["ingress_manifests"] = shown
-        baseline = [{"path": f"{shown}/{p.relative_to(folder).as_posix()}", "sha256": _sha256(p.read_bytes())}
+        baseline = [{"path": f"{shown}/{p.relative_to(folder).as_posix()}", "sha256": sha256_bytes(p.read_bytes())}
                     for p in baseline_files(folder)]
     return {
         "path": str(path) if path else None,
-        "sha256": _sha256(path.read_bytes()) if path else None,
-        "effective_sha256": _sha256(json.dumps(settings, sort_keys=True).encode("utf-8")),
+        "sha256": sha256_bytes(path.read_bytes()) if path else None,
+        "effective_sha256": sha256_bytes(json.dumps(settings, sort_keys=True).encode("utf-8")),
         "baseline": baseline,
     }
 
@@ -146,17 +146,7 @@ def _relative(folder: Path, base: Path | None) -> str:
         return str(folder)
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
-
-
-def _ts(text: str):
-    from datetime import datetime
-
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumErro
 
 from .cache import CHUNK, hash_file, stream_to_temp
 from .errors import EXIT_PUBLISH, ConfigError, IngressAuditError
-from .sources_s3 import iter_entries, listing_error
+from .sources_s3 import describe_error, error_code, iter_entries, listing_error
 
 __all__ = [
     "EXIT_PUBLISH",
@@ -229,7 +229,7 @@ def check_destination(client, bucket: str, prefix: str, label: str, *, retain_da
         try:
             manifest_sha256 = _read_back(client, bucket, folder + MANIFEST).sha256
         except (ClientError, BotoCoreError) as e:
-            raise ConfigError(f"{url}{MANIFEST}: cannot read the published manifest: {_describe(e)}") from None
+            raise ConfigError(f"{url}{MANIFEST}: cannot read the published manifest: {describe_error(e)}") from None
         if manifest_sha256 is None:
             raise ConfigError(f"{url}{MANIFEST}: the published manifest fails the store's own checksum")
     return Destination(bucket, folder, existing, manifest_sha256)
@@ -239,9 +239,9 @@ def _require_object_lock(client, bucket: str, url: str) -> None:
     try:
         config = client.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration", {})
     except ClientError as e:
-        if _code(e) == "ObjectLockConfigurationNotFoundError":
+        if error_code(e) == "ObjectLockConfigurationNotFoundError":
             config = {}
-        elif _code(e) in ("AccessDenied", "403"):
+        elif error_code(e) in ("AccessDenied", "403"):
             raise ConfigError(
                 f"{url}: access denied reading the bucket's Object Lock configuration "
                 "(the identity needs s3:GetBucketObjectLockConfiguration)"
@@ -327,16 +327,16 @@ def _existing(client, bucket: str, name: str, key: str, sha: str, size: int) -> 
     try:
         head = client.head_object(Bucket=bucket, Key=key)
     except ClientError as e:
-        if _code(e) in ("404", "NoSuchKey"):
+        if error_code(e) in ("404", "NoSuchKey"):
             return None
-        raise PublishError(f"{url}: cannot check for an earlier report: {_describe(e)}") from None
+        raise PublishError(f"{url}: cannot check for an earlier report: {describe_error(e)}") from None
     except BotoCoreError as e:
-        raise PublishError(f"{url}: cannot check for an earlier report: {_describe(e)}") from None
+        raise PublishError(f"{url}: cannot check for an earlier report: {describe_error(e)}") from None
     if head["ContentLength"] == size:
         try:
             stored = _read_back(client, bucket, key, head.get("VersionId"))
         except (ClientError, BotoCoreError) as e:
-            raise PublishError(f"{url}: cannot read the earlier report to compare: {_describe(e)}") from None
+            raise PublishError(f"{url}: cannot read the earlier report to compare: {describe_error(e)}") from None
         if stored.sha256 == sha:
             log.info("%s: already published with identical content (%d bytes, sha256 %s)", url, size, sha[:12])
             return PublishedObject(
@@ -373,17 +373,17 @@ def _upload(
         with open(path, "rb") as body:
             response = client.put_object(Body=body, **request)
     except ClientError as e:
-        if _code(e) in ("PreconditionFailed", "412"):
+        if error_code(e) in ("PreconditionFailed", "412"):
             # Another writer (or an earlier attempt of this very request, retried by botocore
             # after a lost response) got there first: the same rule as for an earlier report.
             found = _existing(client, bucket, name, key, sha, size)
             if found is not None:
                 return found
-        if _code(e) in ("NotImplemented", "501"):
+        if error_code(e) in ("NotImplemented", "501"):
             raise PublishError(f"{url}: the store does not support conditional writes (If-None-Match)") from None
-        raise PublishError(f"{url}: upload failed: {_describe(e)}") from None
+        raise PublishError(f"{url}: upload failed: {describe_error(e)}") from None
     except BotoCoreError as e:
-        raise PublishError(f"{url}: upload failed: {_describe(e)}") from None
+        raise PublishError(f"{url}: upload failed: {describe_error(e)}") from None
     except OSError as e:
         raise PublishError(f"cannot read the output {str(path)!r}: {e.strerror or e}") from None
 
@@ -393,7 +393,7 @@ def _upload(
     try:
         stored = _read_back(client, bucket, key, version_id)
     except (ClientError, BotoCoreError) as e:
-        raise PublishError(f"{url}: uploaded, but reading it back to verify failed: {_describe(e)}") from None
+        raise PublishError(f"{url}: uploaded, but reading it back to verify failed: {describe_error(e)}") from None
     if stored.sha256 != sha or stored.size != size:
         raise PublishError(
             f"{url}: the uploaded object does not match the local file (stored: {stored.size} bytes, "
@@ -476,7 +476,7 @@ def fetch_previous(
                 got[name] = path
     except (ClientError, BotoCoreError, OSError) as e:
         log.warning("s3://%s/%s: cannot read the previous report, so there is no comparison with it: %s",
-                    bucket, folder, _describe(e))
+                    bucket, folder, describe_error(e))
         for path in got.values():
             path.unlink(missing_ok=True)
         return {}
@@ -488,7 +488,7 @@ def _download(client, bucket: str, key: str, path: Path) -> Path | None:
     try:
         response = client.get_object(Bucket=bucket, Key=key)
     except ClientError as e:
-        if _code(e) in ("NoSuchKey", "404"):
+        if error_code(e) in ("NoSuchKey", "404"):
             return None
         raise
     body = response["Body"]
@@ -503,22 +503,9 @@ def _download(client, bucket: str, key: str, path: Path) -> Path | None:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def _version(version_id: str | None) -> str | None:
     return None if version_id in (None, "null") else version_id  # "null": written while unversioned
 
 
 def _digest_text(sha: str | None) -> str:
     return f"sha256 {sha[:12]}" if sha else "bytes that fail the store's own checksum"
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        text = f"{err.get('Code', '')}: {err.get('Message', '')}".strip(": ")
-    else:
-        text = str(exc)
-    return " ".join(text.split())

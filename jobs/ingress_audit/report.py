@@ -21,6 +21,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from . import charts
+from .charts import as_datetime
 from .frameworks import load_frameworks
 from .resources import templates_dir
 
@@ -107,7 +108,7 @@ def _leave_producer_to_the_signer(document, pdf) -> None:
 
 def context(data: ReportInput) -> dict:
     f = data.findings
-    start, end = _ts(f["period"]["start"]), _ts(f["period"]["end"])
+    start, end = as_datetime(f["period"]["start"]), as_datetime(f["period"]["end"])
     controls = f["controls"]
     by_category = {cat: [c for c in controls if c["category"] == cat] for cat in CATEGORIES}
     return {
@@ -316,17 +317,11 @@ def human_bytes(n) -> str:
 def when(value) -> str:
     if not value:
         return "—"
-    return _ts(value).strftime("%Y-%m-%d %H:%M UTC")
+    return as_datetime(value).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def short(value: str, n: int = 16) -> str:
     return value[:n] + "…" if value and len(value) > n else (value or "—")
-
-
-def _ts(value) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def _period_text(start: datetime, end: datetime) -> str:

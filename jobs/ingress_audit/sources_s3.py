@@ -203,6 +203,19 @@ def _download(client, ref: ObjectRef, folder: Path) -> tuple[Path, str, int, str
     raise AssertionError("unreachable")
 
 
+def error_code(exc: ClientError) -> str:
+    """The S3 error code ("NoSuchKey", "AccessDenied", "412" …) of a client error."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def describe_error(exc: Exception) -> str:
+    """One line for a log or an error message: "Code: Message" of a client error, else its text."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return _one_line(f"{err.get('Code', '')}: {err.get('Message', '')}".strip(": "))
+    return _one_line(exc)
+
+
 def _object_error(exc: ClientError) -> str:
     err = exc.response.get("Error", {})
     code = err.get("Code", "")

@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .cache import CHUNK, stream_to_temp, unsafe_key_reason
 from .errors import ConfigError
 from .publish import PublishError
-from .sources_s3 import listing_error
+from .sources_s3 import describe_error, error_code, listing_error
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +30,8 @@ class Gone(Exception):
     """A listed file is no longer there (a rerun of its day replaced it): read the manifest again."""
 
 
-def describe(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        text = f"{err.get('Code', '')}: {err.get('Message', '')}".strip(": ")
-    else:
-        text = str(exc)
-    return " ".join(text.split())
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def _missing(exc: ClientError) -> bool:
-    return _code(exc) in ("404", "NoSuchKey", "NotFound")
+    return error_code(exc) in ("404", "NoSuchKey", "NotFound")
 
 
 def check_readable(client, bucket: str, prefix: str) -> None:
@@ -79,7 +66,7 @@ def list_keys(client, bucket: str, prefix: str) -> list[str]:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys += [o["Key"] for o in page.get("Contents", ())]
     except (ClientError, BotoCoreError) as exc:
-        raise PublishError(f"s3://{bucket}/{prefix}: listing failed: {describe(exc)}") from None
+        raise PublishError(f"s3://{bucket}/{prefix}: listing failed: {describe_error(exc)}") from None
     return keys
 
 
@@ -89,7 +76,7 @@ def delete_keys(client, bucket: str, keys: list[str]) -> None:
         try:
             response = client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
         except (ClientError, BotoCoreError) as exc:
-            raise PublishError(f"s3://{bucket}: deleting {len(batch)} replaced files failed: {describe(exc)}") from None
+            raise PublishError(f"s3://{bucket}: deleting {len(batch)} replaced files failed: {describe_error(exc)}") from None
         failed = response.get("Errors") or []
         if failed:
             first = failed[0]
@@ -120,7 +107,7 @@ def upload_verified(client, bucket: str, key: str, path: Path, sha256: str, size
                                Config=TransferConfig(multipart_chunksize=256 << 20))
         head = _head(client, bucket, key)
     except (ClientError, BotoCoreError) as exc:
-        raise PublishError(f"{url}: upload failed: {describe(exc)}") from None
+        raise PublishError(f"{url}: upload failed: {describe_error(exc)}") from None
     except OSError as exc:
         raise PublishError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
     if head is None or head["ContentLength"] != size:
@@ -146,7 +133,7 @@ def put_verified(client, bucket: str, key: str, data: bytes, content_type: str =
                           ChecksumAlgorithm="SHA256", ChecksumSHA256=_b64(sha))
         back = read_back_sha256(client, bucket, key)
     except (ClientError, BotoCoreError) as exc:
-        raise PublishError(f"{url}: upload failed: {describe(exc)}") from None
+        raise PublishError(f"{url}: upload failed: {describe_error(exc)}") from None
     if back != sha:
         raise PublishError(f"{url}: uploaded, but what reads back is not what was written")
 
@@ -192,9 +179,9 @@ def download_verified(client, bucket: str, key: str, path: Path, sha256: str, si
     except ClientError as exc:
         if _missing(exc):
             raise Gone(url) from None
-        raise ConfigError(f"{url}: cannot read a staged file: {describe(exc)}") from None
+        raise ConfigError(f"{url}: cannot read a staged file: {describe_error(exc)}") from None
     except BotoCoreError as exc:
-        raise ConfigError(f"{url}: cannot read a staged file: {describe(exc)}") from None
+        raise ConfigError(f"{url}: cannot read a staged file: {describe_error(exc)}") from None
     body = response["Body"]
     try:
         tmp, got_sha, got_size = stream_to_temp(body.iter_chunks(CHUNK), path.parent)
