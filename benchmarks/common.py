@@ -56,3 +56,19 @@ def measure(child_code: str, *child_args: str) -> dict:
     if out.returncode:
         raise SystemExit(f"benchmark child failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# Runs a command, times it and reports its peak RSS the same way (one child per wrapper)
+_COMMAND_WRAPPER = (
+    "import json, resource, subprocess, sys, time\n"
+    "t0 = time.perf_counter()\n"
+    "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)\n"
+    "print(json.dumps({'returncode': p.returncode, 'seconds': time.perf_counter() - t0, 'stderr': p.stderr,\n"
+    "                  'peak_rss_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))\n"
+)
+
+
+def measure_command(argv: list[str]) -> dict:
+    """Run a command; its exit code, wall seconds, stderr and peak RSS."""
+    out = subprocess.run([sys.executable, "-c", _COMMAND_WRAPPER, *argv], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
