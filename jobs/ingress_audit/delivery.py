@@ -31,6 +31,9 @@ class Budget:
     backoff_seconds: float = 0.5  # the first wait; doubled each time (with jitter), at most 8 s
 
 
+DEFAULT_BUDGET = Budget()
+
+
 class DeliveryError(Exception):
     """One attempt failed; `retryable` says whether another might succeed."""
 
@@ -73,6 +76,8 @@ def request(method: str, url: str, body: bytes, headers: dict[str, str], timeout
     try:
         response = _pool.request(method, url, body=body, headers=headers, redirect=False,
                                  timeout=urllib3.Timeout(connect=timeout, read=timeout), preload_content=True)
+    except urllib3.exceptions.NewConnectionError:  # before TimeoutError: urllib3 makes it a subclass
+        raise DeliveryError("connection failed (refused or unreachable)", retryable=True) from None
     except urllib3.exceptions.TimeoutError:
         raise DeliveryError(f"no answer within {timeout:.1f}s", retryable=True) from None
     except urllib3.exceptions.HTTPError as exc:
@@ -85,8 +90,9 @@ def request(method: str, url: str, body: bytes, headers: dict[str, str], timeout
     return response.status
 
 
-def deliver(attempt: Callable[[float], object], budget: Budget = Budget()) -> Outcome:
+def deliver(attempt: Callable[[float], object], budget: Budget | None = None) -> Outcome:
     """Call `attempt(timeout)` until it returns, with retries as the module docstring says."""
+    budget = budget or DEFAULT_BUDGET
     deadline = time.monotonic() + budget.seconds
     count = 0
 
@@ -111,6 +117,6 @@ def deliver(attempt: Callable[[float], object], budget: Budget = Budget()) -> Ou
     return Outcome(True, count)
 
 
-def post_json(url: str, body: bytes, budget: Budget = Budget()) -> Outcome:
+def post_json(url: str, body: bytes, budget: Budget | None = None) -> Outcome:
     headers = {"Content-Type": "application/json", "User-Agent": "ingress-audit"}
     return deliver(lambda timeout: request("POST", url, body, headers, timeout), budget)

@@ -137,7 +137,7 @@ def grouping_key(outcome: RunOutcome) -> dict[str, str]:
     return {"clusters": ",".join(outcome.clusters) or "default"}
 
 
-def push(url: str, outcome: RunOutcome, budget: delivery.Budget = delivery.Budget()) -> delivery.Outcome:
+def push(url: str, outcome: RunOutcome, budget: delivery.Budget | None = None) -> delivery.Outcome:
     """POST the run's metrics; a failure is logged in one line and returned, never raised."""
     registry = build_registry(outcome)
 

@@ -127,7 +127,7 @@ def slack_message(outcome: RunOutcome) -> dict:
     return {"text": headline, "blocks": blocks}
 
 
-def send(hooks: list[Webhook], outcome: RunOutcome, budget: delivery.Budget = delivery.Budget()) -> list[delivery.Outcome]:
+def send(hooks: list[Webhook], outcome: RunOutcome, budget: delivery.Budget | None = None) -> list[delivery.Outcome]:
     """POST to each webhook; a failure is logged in one line (host only) and never raised."""
     results = []
     for hook in hooks:

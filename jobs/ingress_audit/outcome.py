@@ -75,7 +75,7 @@ def announce(outcome: RunOutcome, pushgateway: str | None, webhooks: list) -> No
     from .errors import EXIT_TERMINATED
 
     # a SIGTERM'd pod has its grace period (30 s by default) to say so before SIGKILL
-    budget = delivery.Budget(seconds=5.0, timeout_seconds=2.0) if outcome.exit_code == EXIT_TERMINATED else delivery.Budget()
+    budget = delivery.Budget(seconds=5.0, timeout_seconds=2.0) if outcome.exit_code == EXIT_TERMINATED else None
     if pushgateway:
         try:
             metrics.push(pushgateway, outcome, budget)
