@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 WEEK    = --source sample_data/archive --from 2026-11-16 --to 2026-11-23 --policy sample_data/policy.yaml
 DEMO_CACHE ?= .cache/demo
 
-.PHONY: demo test test-fast bench constraints clean
+.PHONY: demo test test-fast bench constraints alert-rules clean
 
 $(BIN)/ingress-audit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,19 @@ export CONSTRAINTS_PY
 
 constraints:
 	$(BIN)/python -c "$$CONSTRAINTS_PY" > constraints.txt.tmp && mv constraints.txt.tmp constraints.txt
+
+# alert-rules.yml: prometheus-rules.yaml's groups as a plain Prometheus rules file (rule_files:,
+# promtool). prometheus-rules.yaml is the one to edit; tests/test_alert_rules.py checks they agree.
+define ALERT_RULES_PY
+import yaml
+spec = yaml.safe_load(open("prometheus-rules.yaml"))["spec"]
+print("# Generated from prometheus-rules.yaml by `make alert-rules`: edit that file, not this one.")
+print(yaml.safe_dump({"groups": spec["groups"]}, sort_keys=False, width=1000), end="")
+endef
+export ALERT_RULES_PY
+
+alert-rules:
+	$(BIN)/python -c "$$ALERT_RULES_PY" > alert-rules.yml.tmp && mv alert-rules.yml.tmp alert-rules.yml
 
 clean:
 	rm -rf $(VENV) .cache build dist

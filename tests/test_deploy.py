@@ -88,6 +88,8 @@ def container_env(cronjob: dict) -> dict[str, str]:
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = str(item["value"])
+        elif "secretKeyRef" in item["valueFrom"]:
+            continue  # a Secret's value is not in the manifests (secret_env below)
         else:
             field = item["valueFrom"]["resourceFieldRef"]
             kind, _, resource = field["resource"].partition(".")
@@ -250,6 +252,34 @@ def test_every_ingress_audit_variable_is_one_the_code_reads():
                 assert f"$({name})" in json.dumps(container["args"])
             elif name.startswith("INGRESS_AUDIT_"):
                 assert f'"{name}"' in source, f"{name} is read by nothing in {PACKAGE}"
+
+
+def secret_env(cronjob: dict) -> dict[str, dict]:
+    return {item["name"]: item["valueFrom"]["secretKeyRef"] for item in only_container(cronjob).get("env", [])
+            if "secretKeyRef" in item.get("valueFrom", {})}
+
+
+def test_webhook_urls_come_from_an_optional_secret_the_code_reads():
+    source = "\n".join(p.read_text() for p in PACKAGE.rglob("*.py"))
+    refs = secret_env(find("CronJob", WEEKLY))
+    assert set(refs) == {"INGRESS_AUDIT_SLACK_WEBHOOK_URL", "INGRESS_AUDIT_WEBHOOK_URL"}
+    for name, ref in refs.items():
+        assert ref["optional"] is True, f"{name}: a missing Secret must not stop the pod from starting"
+        assert ref["name"] == "ingress-audit-webhooks"
+        assert f'"{name}"' in source, f"{name} is read by nothing in {PACKAGE}"
+    assert not any("WEBHOOK" in k for k in find("ConfigMap", "ingress-audit-settings")["data"])
+    # the policy has no webhook key: its model refuses unknown keys (test_the_policy_in_the_configmap_loads)
+    assert not secret_env(find("CronJob", STAGE)), "the staging pods send nothing"
+
+
+def test_the_pushgateway_setting_is_one_the_run_accepts(monkeypatch):
+    from ingress_audit.delivery import check_url
+
+    url = find("ConfigMap", "ingress-audit-settings")["data"]["INGRESS_AUDIT_PUSHGATEWAY"]
+    assert check_url(url, "INGRESS_AUDIT_PUSHGATEWAY") == url
+    _, params = parse(expand(only_container(find("CronJob", WEEKLY))["args"], container_env(find("CronJob", WEEKLY))),
+                      container_env(find("CronJob", WEEKLY)), monkeypatch)
+    assert params["pushgateway"] == url
 
 
 # --- the container's arguments, parsed by the real CLI -----------------------------------------

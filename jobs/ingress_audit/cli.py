@@ -223,6 +223,7 @@ def run(
     previous: Annotated[Optional[Path], typer.Option("--previous", help="last period's report folder, for week-over-week and the manifest chain [default: found beside --out or in S3]", exists=True, file_okay=False)] = None,
     cache_dir: CacheOpt = None,
     staged: StagedOpt = None,
+    pushgateway: Annotated[Optional[str], typer.Option("--pushgateway", help="Prometheus Pushgateway URL: push the run's metrics there when it ends [default: policy key pushgateway, else off]", envvar="INGRESS_AUDIT_PUSHGATEWAY")] = None,
 ) -> None:
     """Stage the period, run every control, write the signed report and publish it.
 
@@ -233,10 +234,17 @@ def run(
 
     Example: ingress-audit run -s sample_data/archive --from 2026-11-16 --to 2026-11-23
     --policy sample_data/policy.yaml --out out/2026-W47
+
+    Metrics and webhooks (README: Alerts and dashboards): --pushgateway URL; webhook URLs only
+    from the environment (INGRESS_AUDIT_SLACK_WEBHOOK_URL, INGRESS_AUDIT_WEBHOOK_URL, or their
+    _FILE variants). Neither can fail the run.
     """
     from . import logs
+    from .delivery import check_url
     from .errors import EXIT_FINDINGS, ConfigError
-    from .pipeline import RunOptions, run_audit
+    from .notify import webhooks_from_env
+    from .outcome import RunOutcome, announce, cluster_labels
+    from .pipeline import RunOptions, RunState, run_audit
     from .summary import print_run_summary
 
     if not out:
@@ -244,10 +252,24 @@ def run(
     source = _sources_or_staged(ctx, source, staged)
     period_, policy_, cache = _settings(source, start, end, period, policy, cache_dir, as_of, staged=staged,
                                         fail_on=fail_on, overrides=set_)
+    pushgateway = pushgateway or policy_.pushgateway
+    if pushgateway:
+        pushgateway = check_url(pushgateway, "--pushgateway (or INGRESS_AUDIT_PUSHGATEWAY, or the policy's pushgateway)")
+    webhooks = webhooks_from_env()
     options = RunOptions(out=out, policy_path=policy, sign_key=sign_key, sign_cert=sign_cert, tsa_url=tsa_url,
                          retain_days=retain_days, previous=previous, staged=staged)
-    started = time.perf_counter()
-    result = run_audit(source, period_, policy_, cache, options)
+    started, wall_started = time.perf_counter(), time.time()
+    state = RunState()
+    outcome = RunOutcome(period_, cluster_labels(source, staged), EXIT_INTERNAL, wall_started, wall_started, state)
+    try:
+        with logs.record_stages() as outcome.stages:
+            result = run_audit(source, period_, policy_, cache, options, state=state)
+    except BaseException as exc:
+        # the run stopped: say so (metrics: last run failed; webhooks: why), then stop as before
+        outcome.exit_code, outcome.error = _stopped(exc)
+        outcome.finished = time.time()
+        announce(outcome, pushgateway, webhooks)
+        raise
     print_run_summary(result, sys.stdout)
     f = result.findings
     complete, blocking = f["coverage"]["complete"], f["summary"]["failing_at_or_above_fail_on"]
@@ -260,7 +282,22 @@ def run(
         unreadable_objects=len(f["coverage"]["errors"]),
         controls={s: f["summary"][s] for s in ("pass", "fail", "info", "error")}, failing_at_or_above_fail_on=blocking,
     )
+    outcome.exit_code, outcome.finished = code, time.time()
+    announce(outcome, pushgateway, webhooks)
     raise typer.Exit(code)
+
+
+def _stopped(exc: BaseException) -> tuple[int, str]:
+    """The exit code main() will give for an exception out of run_audit, and one line for it."""
+    if _terminated:  # SIGTERM inside a DuckDB query arrives as "Query interrupted"
+        return EXIT_TERMINATED, "stopped by SIGTERM"
+    if isinstance(exc, IngressAuditError):
+        return exc.exit_code, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, SystemExit) and isinstance(exc.code, int):
+        return exc.code, "stopped by SIGTERM" if exc.code == EXIT_TERMINATED else f"exit {exc.code}"
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, "interrupted"
+    return EXIT_INTERNAL, f"internal error: {type(exc).__name__}"
 
 
 @app.command()

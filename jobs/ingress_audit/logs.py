@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -50,6 +51,21 @@ class TextFormatter(logging.Formatter):
         return super().formatMessage(record).translate(_LINE_BREAKS)
 
 
+# The stages timed so far, while a caller records them (metrics.py pushes their durations).
+_recorded: ContextVar[list | None] = ContextVar("ingress_audit_stages", default=None)
+
+
+@contextmanager
+def record_stages():
+    """Collect `(name, seconds)` of every stage that completes inside the block."""
+    stages: list[tuple[str, float]] = []
+    token = _recorded.set(stages)
+    try:
+        yield stages
+    finally:
+        _recorded.reset(token)
+
+
 @contextmanager
 def stage(name: str, **fields):
     """Time a pipeline stage and log one line for it; the body adds counts to the yielded dict."""
@@ -57,6 +73,9 @@ def stage(name: str, **fields):
     started = time.perf_counter()
     yield counts
     seconds = round(time.perf_counter() - started, 3)
+    recorded = _recorded.get()
+    if recorded is not None:
+        recorded.append((name, seconds))
     detail = ", ".join(f"{k} {v}" for k, v in counts.items())
     log.info("stage %s done in %.1fs%s", name, seconds, f": {detail}" if detail else "",
              extra={"event": "stage", "stage": name, "seconds": seconds, **counts})

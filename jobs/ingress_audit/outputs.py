@@ -123,7 +123,8 @@ def _policy_evidence(path: Path | None, policy: Policy) -> dict:
     """The policy file's hash, the effective settings' (after env and --set overrides), and the
     GitOps baseline's files, which PD-07 compares against. Folders are recorded relative to the
     policy file, so the same checkout anywhere gives the same hashes."""
-    settings = policy.model_dump(mode="json")
+    # where metrics are pushed shapes no finding: moving the Pushgateway must not change the evidence
+    settings = policy.model_dump(mode="json", exclude={"pushgateway"})
     folder = policy.baseline.ingress_manifests
     baseline = []
     if folder is not None:

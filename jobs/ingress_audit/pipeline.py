@@ -107,6 +107,16 @@ def open_period(staged: StagedPeriod, cache_dir: Path) -> duckdb.DuckDBPyConnect
 
 
 @dataclass
+class RunState:
+    """How far a run got, filled in as it goes: what is pushed as metrics and sent to webhooks
+    when it fails half way (coverage known, report not written) as well as when it succeeds."""
+
+    staged: StagedPeriod | None = None
+    findings: dict | None = None
+    result: RunResult | None = None
+
+
+@dataclass
 class Audit:
     staged: StagedPeriod
     findings: dict  # findings.json's document
@@ -122,6 +132,7 @@ def audit_period(
     controls=None,
     staged_url: str | None = None,
     progress: bool = True,
+    state: RunState | None = None,
 ) -> Audit:
     """Stage the period (or read its staged days) and run every control and report query:
     everything but the outputs."""
@@ -132,6 +143,8 @@ def audit_period(
 
     controls = controls if controls is not None else load_controls()
     staged = load_period(sources, period, policy, cache_dir, staged_url=staged_url, progress=progress)
+    if state is not None:
+        state.staged = staged
     con = open_period(staged, cache_dir)
     try:
         with logs.stage("controls") as counts:
@@ -182,6 +195,7 @@ def run_audit(
     options: RunOptions,
     *,
     progress: bool = True,
+    state: RunState | None = None,
 ) -> RunResult:
     """Stage the period, run every control, write and sign the report, publish it when asked."""
     from .controls import load_controls
@@ -197,8 +211,10 @@ def run_audit(
     target = OutputTarget.resolve(options.out, period, cache_dir, options.retain_days)
 
     audit = audit_period(sources, period, policy, cache_dir, controls=controls, staged_url=options.staged,
-                         progress=progress)
+                         progress=progress, state=state)
     staged, findings, series = audit.staged, audit.findings, audit.series
+    if state is not None:
+        state.findings = findings
 
     previous = target.previous(options.previous, period, cache_dir)
     evidence = collect_evidence(staged, _query_files(controls), queries_dir(), options.policy_path, policy)
@@ -216,6 +232,8 @@ def run_audit(
         )
         counts.update(folder=str(target.local_dir), compared_with_previous=report.previous is not None)
     result = RunResult(findings, target.local_dir, paths)
+    if state is not None:  # written: a failed publish below still leaves a local report to point at
+        state.result = result
     if target.s3 is not None:
         with logs.stage("publish") as counts:
             result.published, result.already_published = target.publish(paths, ALL_OUTPUTS, options.retain_days)

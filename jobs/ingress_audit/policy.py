@@ -4,6 +4,7 @@ Precedence for every setting: command line > environment > policy file > default
 - `--fail-on` > `INGRESS_AUDIT_FAIL_ON` > `fail_on:`
 - `--set thresholds.NAME=VALUE` > `INGRESS_AUDIT_THRESHOLD_<NAME>` > `thresholds: {NAME: …}`
 - `INGRESS_AUDIT_MASK_CLIENT_IPS` > `report: {mask_client_ips: …}`
+- `--pushgateway` > `INGRESS_AUDIT_PUSHGATEWAY` > `pushgateway:` (webhook URLs are secrets: never here)
 `sample_data/policy.yaml` is the commented example of every key.
 """
 
@@ -125,6 +126,9 @@ class Policy(_Strict):
     baseline: Baseline = Field(default_factory=Baseline)
     formats: FormatsPolicy = Field(default_factory=FormatsPolicy)
     report: ReportPolicy = Field(default_factory=ReportPolicy)
+    pushgateway: str | None = Field(
+        None, description="Prometheus Pushgateway URL for the run's metrics (--pushgateway and INGRESS_AUDIT_PUSHGATEWAY win)"
+    )
 
     @field_validator("trusted_networks", "trusted_proxies")
     @classmethod
