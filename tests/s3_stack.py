@@ -124,5 +124,8 @@ def counts(rows: list[dict]) -> dict[str, tuple]:
 
 
 def cached_data_files(cache: Path) -> list[Path]:
-    """Downloaded object files in the cache (data and temp files, not sidecars)."""
-    return [p for p in (cache / "s3").rglob("%*") if p.is_file() and not p.name.endswith(".json")]
+    """Downloaded object files in a --cache-dir (data and temp files, not sidecars): cache.py's
+    `%o-<tag>` and `%t-…` names under <cache>/objects/s3/."""
+    root = cache / "objects" / "s3"
+    assert root.is_dir(), f"no downloads under {root}: has the cache layout changed?"
+    return [p for p in root.rglob("%[ot]-*") if p.is_file() and not p.name.endswith(".json")]
