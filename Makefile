@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 WEEK    = --source sample_data/archive --from 2026-11-16 --to 2026-11-23 --policy sample_data/policy.yaml
 DEMO_CACHE ?= .cache/demo
 
-.PHONY: demo test test-fast bench constraints alert-rules clean
+.PHONY: demo test test-fast bench hostile constraints alert-rules clean
 
 $(BIN)/ingress-audit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ bench: $(BIN)/ingress-audit
 	$(BIN)/python benchmarks/bench_stage.py --nginx-lines 10000000 --audit-events 1000000
 	$(BIN)/python benchmarks/bench_controls.py --nginx-lines 10000000 --audit-events 1000000
 	$(BIN)/python benchmarks/bench_report.py
+
+# Every hostile scenario (S3 faults, SIGTERM, bombs, damaged lines, unsafe keys, injection,
+# tampering) against a fresh moto server and fault proxy; exits 1 if any misbehaves. RUNS=5 repeats.
+RUNS ?= 1
+hostile: $(BIN)/ingress-audit
+	$(BIN)/python benchmarks/hostile_scenarios.py --runs $(RUNS)
 
 # constraints.txt pins the container image's Python packages (Dockerfile): pyproject.toml's
 # runtime `dependencies` and everything they pull in, no test tools, at the versions installed in

@@ -294,3 +294,14 @@ def test_mixed_sources_keep_their_order(s3_client, bucket, tmp_path):
         ("s3", b"remote\n", False),
         ("file", b"local\n", True),
     ]
+
+
+def test_timeouts_from_the_environment(s3_server, monkeypatch):
+    monkeypatch.setenv("INGRESS_AUDIT_S3_CONNECT_TIMEOUT", "2.5")
+    monkeypatch.setenv("INGRESS_AUDIT_S3_READ_TIMEOUT", "7")
+    client = make_s3_client()
+    assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (2.5, 7.0)
+    for bad in ("soon", "0", "-3"):
+        monkeypatch.setenv("INGRESS_AUDIT_S3_READ_TIMEOUT", bad)
+        with pytest.raises(ConfigError, match=f"INGRESS_AUDIT_S3_READ_TIMEOUT='{bad}' is not a number of seconds"):
+            make_s3_client()

@@ -17,12 +17,19 @@ import json
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
 CHUNK = 1 << 20  # 1 MiB: large enough for throughput, small enough to never hold an object
+
+# Temp files being written by download threads. On SIGTERM the process exits without waiting for
+# those threads (a stalled download would outlast Kubernetes' grace period), so the CLI removes
+# what they leave: see discard_live_temps.
+_live_temps: set[str] = set()
+_live_lock = threading.Lock()
 
 
 class Outcome(NamedTuple):
@@ -136,6 +143,8 @@ def stream_to_temp(chunks: Iterable[bytes], folder: Path) -> tuple[Path, str, in
     """
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="%t-")
+    with _live_lock:
+        _live_temps.add(tmp)
     digest = hashlib.sha256()
     n = 0
     try:
@@ -147,7 +156,22 @@ def stream_to_temp(chunks: Iterable[bytes], folder: Path) -> tuple[Path, str, in
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        with _live_lock:
+            _live_temps.discard(tmp)
     return Path(tmp), digest.hexdigest(), n
+
+
+def discard_live_temps() -> None:
+    """Remove the temp files of downloads still in progress (the process is about to exit).
+
+    Harmless even if a download finishes meanwhile: its bytes count only once its sidecar is
+    written (read_sidecar), and a data file without one is downloaded again.
+    """
+    with _live_lock:
+        names = list(_live_temps)
+    for name in names:
+        Path(name).unlink(missing_ok=True)
 
 
 def hash_file(path: Path) -> tuple[str, int]:

@@ -7,6 +7,7 @@ configuration error (one line, nothing written); 3 done, but some input could no
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
@@ -411,11 +412,29 @@ def _on_sigterm(signum, frame) -> None:
     raise SystemExit(EXIT_TERMINATED)
 
 
+def _exit_terminated() -> None:
+    """Exit 143 now. The main thread has unwound (its cleanup ran: finally blocks, atomic renames);
+    download threads may still be blocked on a stalled socket, and a normal exit would join them,
+    past Kubernetes' grace period and into a SIGKILL. Their partial temp files are removed first."""
+    from .cache import discard_live_temps
+
+    typer.echo("ingress-audit: stopped by SIGTERM", err=True)
+    discard_live_temps()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_TERMINATED)
+
+
 def main() -> None:
     """Entry point: domain errors become one line on stderr and their exit code, never a traceback."""
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = app(standalone_mode=False)
+    except SystemExit:
+        if _terminated:
+            _exit_terminated()
+        raise
     except IngressAuditError as exc:
         typer.echo(f"ingress-audit: error: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -426,8 +445,7 @@ def main() -> None:
         sys.exit(130)
     except Exception as exc:
         if _terminated:
-            typer.echo("ingress-audit: stopped by SIGTERM", err=True)
-            sys.exit(EXIT_TERMINATED)
+            _exit_terminated()
         # Click's usage errors (bad flags) arrive here in non-standalone mode; typer vendors
         # click, so they are recognised by their interface rather than by class.
         if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):

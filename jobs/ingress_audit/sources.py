@@ -233,18 +233,21 @@ def fetch_objects(
     results: list[FetchedObject | None] = [None] * len(refs)
     with Progress("fetched", total=len(refs), unit="objects", enabled=progress) as bar:
         # A small pool overlaps network waits and hashing (hashlib releases the GIL).
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fetch") as pool:
-            futures = {pool.submit(one, ref): i for i, ref in enumerate(refs)}
-            try:
-                for future in as_completed(futures):
-                    fetched = future.result()
-                    results[futures[future]] = fetched
-                    if fetched.error:
-                        log.warning("%s: %s", fetched.ref.url, fetched.error)
-                    bar.advance(1, bytes=0 if fetched.error else fetched.ref.size)
-            except BaseException:  # Ctrl-C or a bug: do not start the queued downloads
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+        # Not a `with` block: its exit joins the threads, and on SIGTERM a download stalled on a
+        # slow store would hold the process past Kubernetes' grace period (the CLI exits without them).
+        pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fetch")
+        futures = {pool.submit(one, ref): i for i, ref in enumerate(refs)}
+        try:
+            for future in as_completed(futures):
+                fetched = future.result()
+                results[futures[future]] = fetched
+                if fetched.error:
+                    log.warning("%s: %s", fetched.ref.url, fetched.error)
+                bar.advance(1, bytes=0 if fetched.error else fetched.ref.size)
+        except BaseException:  # SIGTERM, Ctrl-C or a bug: do not start the queued downloads
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     failed = sum(1 for f in results if f.error)
     downloaded = sum(1 for f in results if not f.cached and not f.error)
     log.info("%d objects: %d downloaded, %d from cache or disk, %d failed",

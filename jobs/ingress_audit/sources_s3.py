@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -16,6 +18,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
     ConnectionError as BotoConnectionError,
+    FlexibleChecksumError,
     IncompleteReadError,
     NoCredentialsError,
     PartialCredentialsError,
@@ -30,7 +33,9 @@ if TYPE_CHECKING:
     from .sources import ObjectRef
 
 # botocore retries the request; these happen while reading the body, which it does not retry.
-_STREAM_ERRORS = (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, ConnectionClosedError)
+# A body that fails the store's own checksum (x-amz-checksum-*) was damaged on the way: worth another try.
+_STREAM_ERRORS = (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, ConnectionClosedError,
+                  FlexibleChecksumError)
 _STREAM_ATTEMPTS = 3
 
 # Listing failures that make a whole source unusable, in words a person can act on.
@@ -64,18 +69,38 @@ class S3Entry(NamedTuple):
     etag: str | None
 
 
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 86400:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds (0 < s < 86400)")
+    return value
+
+
 def make_s3_client(
     *,
     path_style: bool | None = None,
     max_attempts: int | None = None,
-    connect_timeout: float = 10.0,
-    read_timeout: float = 60.0,
+    connect_timeout: float | None = None,
+    read_timeout: float | None = None,
 ):
     """A boto3 S3 client on the standard credential chain; AWS_ENDPOINT_URL(_S3) is honoured by boto3.
 
     Explicit Config values beat environment variables in botocore, so the env overrides we
-    promise (AWS_RETRY_MODE, AWS_MAX_ATTEMPTS) are read here and folded in.
+    promise (AWS_RETRY_MODE, AWS_MAX_ATTEMPTS) are read here and folded in. The timeouts
+    (INGRESS_AUDIT_S3_CONNECT_TIMEOUT, default 10 s; INGRESS_AUDIT_S3_READ_TIMEOUT, default 60 s,
+    the longest silence tolerated within a response) are knobs because a stalled store must
+    cost a bounded time: attempts x read timeout per object.
     """
+    if connect_timeout is None:
+        connect_timeout = _seconds("INGRESS_AUDIT_S3_CONNECT_TIMEOUT", 10.0)
+    if read_timeout is None:
+        read_timeout = _seconds("INGRESS_AUDIT_S3_READ_TIMEOUT", 60.0)
     if path_style is None:
         path_style = os.environ.get("INGRESS_AUDIT_S3_PATH_STYLE", "").strip().lower() in {"1", "true", "yes", "on"}
     retries: dict = {"mode": os.environ.get("AWS_RETRY_MODE") or "adaptive"}
@@ -159,6 +184,8 @@ def fetch(client, ref: ObjectRef, cache_dir: Path) -> Outcome:
         tmp, sha, n, version_id = _download(client, ref, data.parent)
     except ClientError as e:
         return Outcome(None, None, False, _object_error(e))
+    except IntegrityError as e:
+        return Outcome(None, None, False, f"download failed: {e}")
     except BotoCoreError as e:
         return Outcome(None, None, False, f"download failed: {_one_line(e)}")
     except OSError as e:
@@ -180,6 +207,15 @@ def fetch(client, ref: ObjectRef, cache_dir: Path) -> Outcome:
     return Outcome(data, sha, False, None, version_id)
 
 
+class IntegrityError(Exception):
+    """The response's bytes are not the object we listed: a wrong ETag, or a body whose MD5 differs."""
+
+
+# A single-part upload's ETag is the MD5 of its bytes (unless encrypted with KMS or a customer key);
+# multipart ETags carry "-<parts>" and say nothing checkable about the bytes.
+_MD5_ETAG = re.compile(r"[0-9a-f]{32}")
+
+
 def _download(client, ref: ObjectRef, folder: Path) -> tuple[Path, str, int, str | None]:
     request = {"Bucket": ref.source.bucket, "Key": ref.key}
     if ref.version_id:
@@ -190,17 +226,40 @@ def _download(client, ref: ObjectRef, folder: Path) -> tuple[Path, str, int, str
     for attempt in range(1, _STREAM_ATTEMPTS + 1):
         response = client.get_object(**request)
         body = response["Body"]
+        tmp = None
         try:
-            tmp, sha, n = stream_to_temp(body.iter_chunks(CHUNK), folder)
+            # Checked before a byte is kept: If-Match should make a different ETag impossible, so
+            # one means something between us and the store answered wrongly (a cache, a proxy).
+            got_etag = _etag(response.get("ETag"))
+            if ref.etag and got_etag != ref.etag:
+                raise IntegrityError(f"ETag mismatch: listed {ref.etag}, the download answered {got_etag}")
+            md5 = hashlib.md5(usedforsecurity=False) if _md5_checkable(ref.etag, response) else None
+            tmp, sha, n = stream_to_temp(_hashing(body.iter_chunks(CHUNK), md5), folder)
+            if md5 is not None and md5.hexdigest() != ref.etag:
+                raise IntegrityError(f"MD5 of the downloaded bytes {md5.hexdigest()} is not the ETag {ref.etag}")
             version_id = response.get("VersionId")
             return tmp, sha, n, None if version_id in (None, "null") else version_id
-        except _STREAM_ERRORS:
+        except (*_STREAM_ERRORS, IntegrityError):
+            if tmp is not None:  # complete but wrong bytes: never left where a later run could take them
+                tmp.unlink(missing_ok=True)
             if attempt == _STREAM_ATTEMPTS:
                 raise
             time.sleep(0.5 * attempt)
         finally:
             body.close()
     raise AssertionError("unreachable")
+
+
+def _md5_checkable(etag: str | None, response: dict) -> bool:
+    encrypted = response.get("ServerSideEncryption") == "aws:kms" or response.get("SSECustomerAlgorithm")
+    return bool(etag and _MD5_ETAG.fullmatch(etag) and not encrypted)
+
+
+def _hashing(chunks: Iterator[bytes], md5) -> Iterator[bytes]:
+    for chunk in chunks:
+        if md5 is not None:
+            md5.update(chunk)
+        yield chunk
 
 
 def error_code(exc: ClientError) -> str:
