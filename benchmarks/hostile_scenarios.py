@@ -208,6 +208,29 @@ def injection(ctx: Ctx) -> Outcome:
     return Outcome(ok, "exit 0, CSV formulas neutralized" if ok else f"exit {run.code}, MISBEHAVED", 0)
 
 
+def injection_report(ctx: Ctx) -> Outcome:
+    """Script and markup in path, user and user agent, and an object key holding a line separator
+    (U+2028: S3 keys may, and log readers split on it; the S3 API refuses a raw LF in a key): the
+    report renders them as text, and no log line can be forged."""
+    from tests.test_report_s3 import PAYLOADS, write_archive
+
+    archive = ctx.work / "archive"
+    write_archive(archive)
+    objects = {p.relative_to(archive).as_posix(): p.read_bytes() for p in archive.rglob("*") if p.is_file()}
+    objects["ingress-nginx/2026/11/17/x\u2028WARNING forged log line.log.gz"] = b"\x1f\x8b not gzip"
+    bucket = ctx.bucket(objects)
+    out = ctx.work / "out"
+    run = cli(["run", "--source", f"s3://{bucket}/", *WEEK, "--cache-dir", str(ctx.work / "cache"), "--out", str(out)],
+              cli_env(ctx.proxy.url), timeout=300)
+    html = (out / "report.html").read_text() if (out / "report.html").is_file() else ""
+    raw_markup = [p for p in PAYLOADS if p in html]
+    forged = [line for line in run.err.splitlines() if line.startswith("WARNING forged")]  # splits at U+2028 too
+    ok = run.code == 3 and bool(html) and not raw_markup and "<script" not in html.lower() and not forged
+    what = "exit 3, markup rendered as text, no forged log line" if ok else (
+        f"exit {run.code}, {len(raw_markup)} raw payload(s) in HTML, {len(forged)} forged log line(s)")
+    return Outcome(ok, what, 0)
+
+
 _SIGNED: dict[str, Path] = {}
 
 
@@ -242,6 +265,7 @@ SCENARIOS: dict[str, Callable[[Ctx], Outcome]] = {
     "fuzzed/damaged lines, truncated gz": damaged_lines,
     "path-traversal keys": traversal_keys,
     "injection in fields (CSV)": injection,
+    "injection in fields (report, logs)": injection_report,
     **{f"tampered {n}": tamper(n) for n in ("report.html", "findings.json", "manifest.json", "manifest.json.sig", "report.pdf")},
 }
 

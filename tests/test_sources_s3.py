@@ -305,3 +305,25 @@ def test_timeouts_from_the_environment(s3_server, monkeypatch):
         monkeypatch.setenv("INGRESS_AUDIT_S3_READ_TIMEOUT", bad)
         with pytest.raises(ConfigError, match=f"INGRESS_AUDIT_S3_READ_TIMEOUT='{bad}' is not a number of seconds"):
             make_s3_client()
+
+
+@pytest.mark.parametrize(
+    "etag, response, env, checkable",
+    [
+        ("0123456789abcdef0123456789abcdef", {}, None, True),  # single part, SSE-S3 or none: an MD5
+        ("0123456789abcdef0123456789abcdef-3", {}, None, False),  # multipart: not an MD5 of the bytes
+        ("0123456789abcdef0123456789abcdef", {"ServerSideEncryption": "aws:kms"}, None, False),
+        ("0123456789abcdef0123456789abcdef", {"ServerSideEncryption": "aws:kms:dsse"}, None, False),
+        ("0123456789abcdef0123456789abcdef", {"SSECustomerAlgorithm": "AES256"}, None, False),
+        ("0123456789abcdef0123456789abcdef", {}, "false", False),  # a store whose ETags are no MD5
+        (None, {}, None, False),
+    ],
+)
+def test_which_etags_are_checked_as_md5(etag, response, env, checkable, monkeypatch):
+    from ingress_audit.sources_s3 import ETAG_MD5_ENV, _md5_checkable
+
+    if env is None:
+        monkeypatch.delenv(ETAG_MD5_ENV, raising=False)
+    else:
+        monkeypatch.setenv(ETAG_MD5_ENV, env)
+    assert _md5_checkable(etag, response) is checkable

@@ -251,8 +251,16 @@ def _download(client, ref: ObjectRef, folder: Path) -> tuple[Path, str, int, str
 
 
 def _md5_checkable(etag: str | None, response: dict) -> bool:
-    encrypted = response.get("ServerSideEncryption") == "aws:kms" or response.get("SSECustomerAlgorithm")
-    return bool(etag and _MD5_ETAG.fullmatch(etag) and not encrypted)
+    """Whether the ETag is the MD5 of the bytes. AWS: single-part, not SSE-KMS / DSSE-KMS / SSE-C.
+    Some S3-compatible stores (MinIO with encryption, some gateways) return 32-hex ETags that
+    are not an MD5: INGRESS_AUDIT_S3_ETAG_MD5=false turns the check off for them."""
+    if os.environ.get(ETAG_MD5_ENV, "").strip().lower() in {"0", "false", "no", "off"}:
+        return False
+    kms = str(response.get("ServerSideEncryption") or "").startswith("aws:kms")  # aws:kms, aws:kms:dsse
+    return bool(etag and _MD5_ETAG.fullmatch(etag) and not kms and not response.get("SSECustomerAlgorithm"))
+
+
+ETAG_MD5_ENV = "INGRESS_AUDIT_S3_ETAG_MD5"
 
 
 def _hashing(chunks: Iterator[bytes], md5) -> Iterator[bytes]:
