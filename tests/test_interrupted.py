@@ -21,6 +21,8 @@ from .s3_stack import (WEEK, cached_data_files, cli, cli_env, client_for, counts
                        records_lost, small_archive, start_cli)
 from .test_stage import nginx_line
 
+pytestmark = pytest.mark.slow  # CLI runs interrupted and rerun (~20 s)
+
 VICTIM = "logs/2026/11/17/access.log.gz"
 STALL = 30.0  # seconds the proxy holds the victim's body: far longer than the test waits
 

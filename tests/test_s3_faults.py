@@ -18,6 +18,8 @@ from .fault_proxy import FaultProxy, Rule
 from .s3_stack import (WEEK, cached_data_files, cli, cli_env, client_for, counts, new_bucket, query_counts,
                        records_lost, small_archive)
 
+pytestmark = pytest.mark.slow  # each fault is a CLI run against a moto server through the proxy (~1 minute in all)
+
 VICTIM = "logs/2026/11/17/access.log.gz"
 # kind -> extra Rule arguments; "slow" waits past the 1 s read timeout set by s3_stack.FAST_CLIENT
 FAULTS = {"500": {}, "503": {}, "reset": {}, "truncate": {}, "slow": {"delay": 2.5}, "etag": {}, "corrupt": {}}

@@ -21,6 +21,8 @@ from .cli_helpers import run_cli
 from .evidence_helpers import cert_pem, flip_byte, key_pem, new_identity, write_identity
 from .s3_stack import WEEK, Run, cli, cli_env, client_for, new_bucket, small_archive
 
+pytestmark = pytest.mark.slow  # one whole signed run over S3 (~20 s)
+
 PASSWORD = b"correct horse battery staple 7c1f"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYhostileKEY"
 
