@@ -9,8 +9,11 @@ import socket
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from botocore.exceptions import ClientError, NoCredentialsError
 
 from ingress_audit.errors import ConfigError
@@ -327,3 +330,31 @@ def test_which_etags_are_checked_as_md5(etag, response, env, checkable, monkeypa
     else:
         monkeypatch.setenv(ETAG_MD5_ENV, env)
     assert _md5_checkable(etag, response) is checkable
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=300), min_size=1, max_size=6))
+def test_any_key_maps_inside_the_cache_with_names_a_filesystem_takes(segments):
+    """Very long, unicode, dot and slash-heavy keys: refused, or a path inside the cache whose
+    every name fits in 255 bytes; two different keys never share a path."""
+    from ingress_audit.cache import UnsafeKey, s3_entry
+
+    cache = Path("/tmp/ingress-audit-cache-under-test")
+    key = "/".join(segments)[:1024]  # S3's limit is 1024 bytes of UTF-8; characters are close enough here
+
+    def entry(k: str) -> Path:
+        return s3_entry(cache, "bucket", k, etag="0123abcd", version_id=None, size=1,
+                        last_modified=datetime(2026, 11, 17, tzinfo=timezone.utc))[0]
+
+    try:
+        data = entry(key)
+    except UnsafeKey:
+        assert key.startswith("/") or ".." in key.split("/") or "\\" in key or "\x00" in key
+        return
+    assert data.resolve().is_relative_to(cache.resolve())
+    assert all(len(part.encode()) <= 255 for part in data.relative_to(cache).parts)
+    other = key + "x"
+    try:
+        assert entry(other) != data
+    except UnsafeKey:
+        pass
