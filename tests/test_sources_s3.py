@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from botocore.exceptions import ClientError, NoCredentialsError
 
@@ -333,6 +333,9 @@ def test_which_etags_are_checked_as_md5(etag, response, env, checkable, monkeypa
 
 
 @settings(max_examples=300, deadline=None)
+@example(["logs", "a" * 250, "x.log"])  # one name over 255 bytes' worth once encoded
+@example(["日志" * 50, "访问.log"])  # 300 bytes of UTF-8 in 100 characters
+@example(["%o-e-0123abcd", "..."])  # our reserved prefix, and dots that are not '..'
 @given(st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=300), min_size=1, max_size=6))
 def test_any_key_maps_inside_the_cache_with_names_a_filesystem_takes(segments):
     """Very long, unicode, dot and slash-heavy keys: refused, or a path inside the cache whose
