@@ -118,6 +118,29 @@ def test_a_rerun_reuses_the_parquet_cache(archive: Path, tmp_path: Path):
     assert third["access.log.gz"].reused
 
 
+def test_an_interrupted_staging_is_cleaned_up_and_redone(archive: Path, tmp_path: Path):
+    """What an interrupted staging leaves (files, a .partial marker, no manifest) is removed when
+    the object is staged again; a finished staging leaves no marker."""
+    cache = tmp_path / "cache"
+    first = by_name(stage_folder(archive, cache))
+    staged_dir = cache / "staged"
+    assert not list(staged_dir.rglob("*.partial"))
+    objects = staged_dir / "_objects"
+    manifest = next(p for p in objects.glob("*.json") if first["access.log.gz"].files[0].split("/")[-1].split("-c")[0] in p.stem)
+    key = manifest.stem
+    # as a SIGTERM would leave it: the manifest not yet written, a marker, and a chunk file
+    manifest.unlink()
+    (objects / f"{key}.partial").touch()
+    leftover = staged_dir / first["access.log.gz"].files[0]
+    stray = leftover.with_name(f"{key}-c00099.parquet")
+    stray.write_bytes(leftover.read_bytes())
+    again = by_name(stage_folder(archive, cache))
+    assert not again["access.log.gz"].reused
+    assert not stray.exists()
+    assert again["access.log.gz"].records_read == first["access.log.gz"].records_read
+    assert not list(staged_dir.rglob("*.partial"))
+
+
 def test_records_outside_the_period_are_counted_not_shown(tmp_path: Path):
     root = tmp_path / "a" / "2026" / "11" / "23"
     root.mkdir(parents=True)

@@ -165,7 +165,8 @@ def _classify(item: FetchedObject, candidates: list[Candidate], candidates_key: 
         cached.reused = True
         _set_identity(cached, ref)
         return _Plan(cached, None)
-    _remove_outputs(parsers.staged_dir, key)
+    if _manifest_path(parsers.staged_dir, key).exists():  # a manifest whose files are gone
+        _remove_outputs(parsers.staged_dir, key)
     try:
         head = chunks.read_head(item.local_path)
     except chunks.ObjectReadError as exc:
@@ -179,6 +180,7 @@ def _classify(item: FetchedObject, candidates: list[Candidate], candidates_key: 
         report.error = f"unrecognized format (first line: {head[0][:120]!r})"
         return _Plan(report, key)
     report.source_kind, report.table = fmt.kind, fmt.table
+    _begin_staging(parsers.staged_dir, key)
     return _Plan(report, key, fmt, item.local_path, fast=_fast_path_fits(fmt, head))
 
 
@@ -283,6 +285,7 @@ class _Parsers:
                 fut.exception()  # wait: a running parse may still write a file
             if key is not None:
                 _remove_outputs(self.staged_dir, key)
+                _partial_marker(self.staged_dir, key).unlink(missing_ok=True)
             bar.advance(1, bytes=report.size or 0)
             return  # no counts, no files, no manifest: the next run tries again
         for fut in futures:
@@ -508,6 +511,25 @@ def _save_manifest(staged_dir: Path, key: str, report: ObjectReport) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({k: v for k, v in asdict(report).items() if k not in _NOT_CACHED}, indent=1))
     tmp.replace(path)  # last: an interrupted staging leaves no manifest, so it is redone
+    _partial_marker(staged_dir, key).unlink(missing_ok=True)
+
+
+def _partial_marker(staged_dir: Path, key: str) -> Path:
+    return staged_dir / "_objects" / f"{key}.partial"
+
+
+def _begin_staging(staged_dir: Path, key: str) -> None:
+    """Mark the object as being staged, first removing what an interrupted staging of it left.
+
+    Only a marked object can have left files behind, so only then is the tree searched: a search
+    for every object would walk every staged file once per object, quadratic in a large archive.
+    (Files no manifest lists are never read; removing them only saves space.)
+    """
+    marker = _partial_marker(staged_dir, key)
+    if marker.exists():
+        _remove_outputs(staged_dir, key)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
 
 
 def _remove_outputs(staged_dir: Path, key: str) -> None:
