@@ -185,6 +185,16 @@ def test_ap03_unlogged_clients_are_not_one_scanner():
     assert run_control("AP-03", http=[req(None, i, 404, f"/x{i}") for i in range(60)]) == []
 
 
+
+def test_ap03_a_scan_is_judged_per_cluster():
+    # 30 distinct 404s at each of two clusters: 60 in all, 50 at neither door
+    split = [req("198.51.100.23", i, 404, f"/probe/{k}/{i}", cluster=k) for i in range(30) for k in ("eu", "us")]
+    assert run_control("AP-03", http=split) == []
+    more = [req("198.51.100.23", 100 + i, 404, f"/more/{i}", cluster="us") for i in range(20)]
+    (row,) = run_control("AP-03", http=split + more)
+    assert (row["client_ip"], row["cluster"], row["distinct_404_paths"]) == ("198.51.100.23", "us", 50)
+
+
 # --- AP-04 request rate -------------------------------------------------------------------------------
 
 RATE = {"thresholds": {"request_rate_per_minute": 30}}
@@ -207,6 +217,14 @@ def test_ap04_a_minute_is_sixty_seconds_not_sixty_one():
     # 15 requests at 09:00:00 and 15 at 09:01:00: never 30 within one minute
     http = [req("203.0.113.200", 0) for _ in range(15)] + [req("203.0.113.200", 60) for _ in range(15)]
     assert run_control("AP-04", http=http, policy=RATE) == []
+
+
+def test_ap04_the_rate_is_judged_per_cluster():
+    split = [req("203.0.113.200", i * 2, cluster=k) for i in range(15) for k in ("eu", "us")]  # 15 + 15
+    assert run_control("AP-04", http=split, policy=RATE) == []
+    (row,) = run_control("AP-04", http=split + [req("203.0.113.200", 1 + i * 2, cluster="eu") for i in range(15)],
+                         policy=RATE)
+    assert (row["cluster"], row["peak_requests"], row["requests_in_period"]) == ("eu", 30, 30)
 
 
 def test_ap04_the_same_requests_spread_out_are_not_a_peak():

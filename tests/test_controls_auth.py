@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from .control_harness import run_control
+from .control_harness import run_control, run_control_result
 from .sample_week_access import sample_week  # noqa: F401  (module-scoped fixture)
 
 T0 = datetime(2026, 11, 18, 13, 0, tzinfo=timezone.utc)
@@ -85,6 +85,65 @@ def test_fa01_windows_of_an_hour_or_more_work():
     rows = [login("203.0.113.9", i * 120, path="/login") for i in range(25)]  # 25 failures in 48 minutes
     found = run_control("FA-01", http=rows, policy={**POLICY, "thresholds": {"brute_force_window_minutes": 60}})
     assert [r["max_failures_in_window"] for r in found] == [25]
+
+
+
+# --- per cluster: two clusters are two front doors --------------------------------------------------
+
+BRUTE = {**POLICY, "thresholds": {"brute_force_failures": 10, "brute_force_window_minutes": 5}}
+
+
+def test_fa01_judges_each_cluster_apart_and_names_it():
+    # the same client failing 5 times at each of two clusters' doors, within the window: 10 in
+    # all, but no door saw a burst
+    split = [login("203.0.113.9", i * 10, path="/login", cluster=k) for i in range(5) for k in ("eu", "us")]
+    result = run_control_result("FA-01", http=split, policy=BRUTE)
+    assert (result.status, result.finding_count, result.finding_count_by_cluster) == ("pass", 0, {})
+    # 10 failures at eu's door (and 5 at us's): eu's burst, named; us stays quiet
+    burst = split + [login("203.0.113.9", 60 + i * 10, path="/login", cluster="eu") for i in range(5)]
+    result = run_control_result("FA-01", http=burst, policy=BRUTE)
+    (row,) = result.findings
+    assert (row["resource"], row["client_ip"], row["cluster"], row["max_failures_in_window"]) == (
+        "203.0.113.9", "203.0.113.9", "eu", 10)
+    assert list(row)[:2] == ["resource", "reason"]
+    assert (result.status, result.finding_count, result.finding_count_by_cluster) == ("fail", 1, {"eu": 1})
+
+
+def test_fa01_the_same_burst_at_two_clusters_is_two_findings_counted_per_cluster():
+    burst = [login("203.0.113.9", i * 10, path="/login", cluster=k) for i in range(10) for k in ("eu", "us")]
+    result = run_control_result("FA-01", http=burst, policy=BRUTE)
+    assert sorted(r["cluster"] for r in result.findings) == ["eu", "us"]
+    assert result.finding_count_by_cluster == {"eu": 1, "us": 1}
+
+
+def test_finding_count_by_cluster_counts_every_kept_row_not_only_those_shown(monkeypatch):
+    from ingress_audit import controls
+
+    monkeypatch.setattr(controls, "MAX_FINDINGS_KEPT", 2)
+    burst = [login(f"203.0.113.{n}", i * 10, path="/login", cluster="eu" if n < 4 else "us")
+             for n in range(1, 6) for i in range(10)]
+    result = run_control_result("FA-01", http=burst, policy=BRUTE)
+    assert (len(result.findings), result.finding_count) == (2, 5)
+    assert result.finding_count_by_cluster == {"eu": 3, "us": 2}
+
+
+def test_fa03_failures_at_one_cluster_and_a_login_at_another_are_not_one_story():
+    rows = [login("203.0.113.9", i, cluster="eu") for i in range(10)] + [login("203.0.113.9", 30, status=302, cluster="us")]
+    policy = {**POLICY, "thresholds": {"success_after_failures": 10}}
+    assert run_control("FA-03", http=rows, policy=policy) == []
+    (row,) = run_control("FA-03", http=rows + [login("203.0.113.9", 40, status=302, cluster="eu")], policy=policy)
+    assert (row["client_ip"], row["cluster"]) == ("203.0.113.9", "eu")
+
+
+
+def test_a_row_naming_several_clusters_counts_under_each():
+    # FA-04 judges a source address across the API servers and lists the clusters it was refused at
+    audit = [api(f"a{i}", i, response_code=401, source_ip="198.51.100.7", cluster=("eu" if i % 2 else "us"))
+             for i in range(4)]
+    result = run_control_result("FA-04", audit=audit, policy={"thresholds": {"api_unauthorized_per_source": 4}})
+    (row,) = result.findings
+    assert row["cluster"] == "eu, us"
+    assert result.finding_count_by_cluster == {"eu": 1, "us": 1}
 
 
 # --- FA-02 credential stuffing ------------------------------------------------------------------------

@@ -303,3 +303,14 @@ def test_cv05_rejects_by_kind_and_reason_with_their_share():
 
 def test_cv05_is_information_even_when_empty():
     assert run_control("CV-05") == []
+
+
+def test_cv05_rejects_per_cluster_of_their_object_each_with_its_clusters_share():
+    objects = ("INSERT INTO objects (object, cluster, source_kind, size, records_read, records_parsed, records_rejected, error) "
+               "VALUES ('eu/a.log', 'eu', 'ingress-nginx', 100, 10, 8, 2, NULL), "
+               "('us/b.log', 'us', 'ingress-nginx', 100, 40, 39, 1, NULL)")
+    rejects = ("INSERT INTO rejects VALUES ('eu/a.log', 1, 'ingress-nginx', 'truncated', 'x'), "
+               "('eu/a.log', 2, 'ingress-nginx', 'truncated', 'y'), ('us/b.log', 5, 'ingress-nginx', 'truncated', 'z')")
+    rows = given("CV-05", objects, rejects)
+    assert [(r["cluster"], r["records_rejected"], r["percent_of_read"]) for r in rows] == [
+        ("eu", 2, 20.0), ("us", 1, 2.5)]

@@ -385,6 +385,22 @@ def test_pd07_without_a_baseline_nothing_is_compared_and_pd08_says_so():
     assert row["reason"].startswith("No baseline configured") and "not evaluated" in row["reason"]
 
 
+
+def test_pd08_one_row_per_cluster_each_with_what_its_audit_log_shows(tmp_path):
+    policy = write_baseline(tmp_path, ingress("shop", "web"), ingress("pay", "pay"))
+    audit = [event("update", "ingresses", "shop", "web", user=ARGOCD, response=ingress("shop", "web"), cluster="eu"),
+             event("create", "ingresses", "tmp", "t", response=ingress("tmp", "t"), cluster="eu"),
+             event("update", "ingresses", "pay", "pay", user=ARGOCD, response=ingress("pay", "pay"), cluster="us"),
+             event("get", "pods", "pay", "p", cluster="us")]
+    result = run_control_result("PD-08", audit=audit, policy=policy)
+    assert [(r["cluster"], r["manifests"], r["manifests_seen"], r["manifests_not_seen"], r["seen_not_in_baseline"])
+            for r in result.findings] == [("eu", 2, 1, ["pay/pay"], 1), ("us", 2, 1, ["shop/web"], 0)]
+    assert result.finding_count_by_cluster == {"eu": 1, "us": 1}
+    # without a baseline: one row, the policy's doing, naming no cluster
+    (row,) = run_control("PD-08", audit=audit)
+    assert (row["baseline_loaded"], row["cluster"], row["seen_not_in_baseline"]) == (False, None, 3)
+
+
 def test_pd07_spec_and_nginx_annotations_are_compared_other_annotations_are_not(tmp_path):
     git = with_annotations(ingress("shop", "web"), {NGINX + "proxy-body-size": "8m"})
     live = with_annotations(ingress("shop", "web", host="shop2.example.com"),

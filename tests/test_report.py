@@ -207,3 +207,32 @@ def test_cover_says_client_addresses_are_masked_only_when_they_are(report):
     assert "client addresses masked" not in render_html(ReportInput(findings, *args))
     cover = render_html(ReportInput({**findings, "masked_client_ips": True}, *args)).split('id="summary"')[0]
     assert "client addresses masked" in cover
+
+
+def test_findings_by_cluster_only_with_several_clusters_and_escaped(report):
+    """Failing controls × clusters from finding_count_by_cluster; absent with one cluster."""
+    findings = json.loads((report.out / "findings.json").read_text())
+    args = ({}, [], [], {"path": None, "sha256": None, "effective_sha256": "0", "baseline": []},
+            {"subject": "CN=x", "fingerprint_sha256": "0", "development": False}, [])
+    assert "Findings by cluster" not in render_html(ReportInput(findings, *args))  # the sample week: one cluster
+    for c in findings["controls"]:  # every control of the sample week names `default`: say `us` instead
+        c["finding_count_by_cluster"] = {"us": c["finding_count"]} if c["finding_count"] else {}
+    failing = [c for c in findings["controls"] if c["status"] == "fail"]
+    hostile = "<script>x</script>"  # labels cannot hold it (sources.py), the template must not trust that
+    failing[0]["finding_count_by_cluster"] = {"eu": 3, hostile: 1234}
+    failing[1]["finding_count_by_cluster"] = {}  # evidence naming no cluster
+    passing = next(c for c in findings["controls"] if c["status"] == "info")
+    passing["finding_count_by_cluster"] = {"eu": 7}
+    html = render_html(ReportInput(findings, *args))
+    section = html[html.index("Findings by cluster"):]
+    section = section[: section.index("</table>")]
+    assert hostile not in html and "&lt;script&gt;x&lt;/script&gt;" in section
+    clusters = sorted(["eu", hostile, "us"])
+    assert "".join(f'<th class="n">{c}</th>' for c in clusters).replace(hostile, "&lt;script&gt;x&lt;/script&gt;") in section
+    counts = {"eu": "3", hostile: "1,234", "us": "0"}
+    assert "".join(f'<td class="n">{counts[c]}</td>' for c in clusters) in section
+    assert '<td class="n">—</td>' * 3 in section
+    assert section.count("<tr>") == 1 + len(failing)  # the header and the failing controls only
+    assert f"<td>{passing['id']} " not in section
+    # the other failing controls: their count under us, — for the one naming no cluster
+    assert f'<td class="n">0</td><td class="n">0</td><td class="n">{failing[2]["finding_count"]:,}</td><td class="n">{failing[2]["finding_count"]:,}</td></tr>' in section

@@ -21,6 +21,7 @@ from ingress_audit import delivery, metrics, notify
 from ingress_audit.cli import main
 from ingress_audit.outcome import RunOutcome
 from ingress_audit.period import resolve_period
+from ingress_audit.report import num
 from ingress_audit.pipeline import RunState
 
 from .monitoring_helpers import Pushgateway, Receiver, free_port
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = ROOT / "sample_data" / "archive"
 POLICY = ROOT / "sample_data" / "policy.yaml"
 WEEK = ["--from", "2026-11-16", "--to", "2026-11-23"]
+PER_CLUSTER = {"AP-01", "AP-02", "AP-03", "AP-04", "AP-05", "AP-06", "CV-05", "FA-01", "FA-02", "FA-03", "PD-08"}
 EVIL = "<!channel>&<!here|click>.log"  # an object key: attacker-controlled text
 SLACK_SECRET = "/services/T000/B000/s3cr3tT0ken"
 ENV = ("INGRESS_AUDIT_SOURCE", "INGRESS_AUDIT_PUSHGATEWAY", "INGRESS_AUDIT_SLACK_WEBHOOK_URL",
@@ -178,13 +180,32 @@ def test_the_run_pushes_what_its_findings_and_stages_say(first_run):
     assert _by(samples, "ingress_audit_failing_controls", "category", "severity") == by_kind
     assert any(by_kind.values()), "the slice should still fail some control, or this proves little"
 
+    # findings per cluster: findings.json's finding_count_by_cluster, one sample per (cluster, control)
+    by_cluster = {(k, c["id"]): n for c in controls for k, n in c["finding_count_by_cluster"].items()}
+    assert _by(samples, "ingress_audit_cluster_findings", "cluster", "control_id") == by_cluster
+    assert {k for k, _ in by_cluster} == {"eu", "us"}
+    for c in controls:  # the HTTP controls name one cluster per row: their counts add up
+        if c["id"] in PER_CLUSTER and c["finding_count"]:
+            assert sum(c["finding_count_by_cluster"].values()) == c["finding_count"], c["id"]
+            assert {r["cluster"] for r in c["findings"]} <= set(c["finding_count_by_cluster"]), c["id"]
 
-def test_the_report_breaks_records_down_by_both_clusters(first_run):
+
+def test_the_report_breaks_records_and_findings_down_by_both_clusters(first_run):
     html = (first_run["out"] / "report.html").read_text()
     section = html[html.index("Records by cluster"):]
     section = section[: section.index("</table>")]
     assert "<td>eu</td>" in section and "<td>us</td>" in section
     assert "2 clusters: eu, us" in html
+
+    section = html[html.index("Findings by cluster"):]
+    section = section[: section.index("</table>")]
+    assert '<th class="n">eu</th><th class="n">us</th><th class="n">All</th>' in section
+    failing = [c for c in first_run["findings"]["controls"] if c["status"] == "fail"]
+    assert failing
+    for c in failing:  # one row per failing control: its count in eu, in us, in all
+        counts = c["finding_count_by_cluster"]
+        cells = "".join(f'<td class="n">{num(counts.get(k, 0)) if counts else "—"}</td>' for k in ("eu", "us"))
+        assert f"{cells}<td class=\"n\">{num(c['finding_count'])}</td></tr>" in section, c["id"]
 
 
 def test_a_failed_push_keeps_the_last_success_and_names_the_failure():

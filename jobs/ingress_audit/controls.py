@@ -72,6 +72,9 @@ class ControlResult:
     status: Literal["pass", "fail", "info", "error"]
     findings: list[dict] = field(default_factory=list)
     finding_count: int = 0
+    # cluster -> rows naming it, over every kept row (not only the ones shown); {} when the
+    # control's evidence has no `cluster` column
+    finding_count_by_cluster: dict[str, int] = field(default_factory=dict)
     waived: list[dict] = field(default_factory=list)  # {"waiver": Waiver, "row": {...}}
     error: str | None = None
     seconds: float = 0.0
@@ -172,7 +175,22 @@ def _run_one(
     else:
         status = "fail" if kept else "pass"
     shown = [evidence_row(row, mask_client_ips) for row in kept[:MAX_FINDINGS_KEPT]]
-    return ControlResult(control, status, shown, len(kept), waived)
+    by_cluster = count_by_cluster(kept) if "cluster" in names else {}
+    return ControlResult(control, status, shown, len(kept), by_cluster, waived)
+
+
+def count_by_cluster(rows: list[dict]) -> dict[str, int]:
+    """Rows per cluster they name, sorted by cluster. A row that names several clusters (a
+    source address refused by two API servers: `cluster` is then "eu, us", as string_agg makes
+    it; labels hold no comma or space) counts once under each, so the counts may add up to more
+    than the rows; a row naming none (NULL, '') counts under none."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        value = row.get("cluster")
+        names = value if isinstance(value, list) else str(value or "").split(",")
+        for name in sorted({str(n).strip() for n in names} - {""}):
+            counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def evidence_row(row: dict, mask_client_ips: bool = False) -> dict:

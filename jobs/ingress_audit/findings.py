@@ -61,6 +61,8 @@ def _control(r: ControlResult) -> dict:
         "status": r.status,
         "frameworks": list(r.control.frameworks),
         "finding_count": r.finding_count,
+        # an addition to the v1 contract (README, findings.json): rows per cluster they name
+        "finding_count_by_cluster": r.finding_count_by_cluster,
         "findings": r.findings,
         "description": m.description.strip(),
         "rationale": m.rationale.strip(),

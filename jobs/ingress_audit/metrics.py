@@ -61,6 +61,9 @@ METRICS = (
     Metric("ingress_audit_failing_controls", "Failing controls per category and severity", ("category", "severity")),
     Metric("ingress_audit_control_failing", "1 when the control failed in the last run", _CONTROL),
     Metric("ingress_audit_control_findings", "The control's finding count (evidence rows after waivers; info controls: rows)", _CONTROL),
+    Metric("ingress_audit_cluster_findings",
+           "The control's finding count per cluster the findings name (findings.json finding_count_by_cluster)",
+           ("cluster", "control_id")),
 )
 METRIC_NAMES = tuple(m.name for m in METRICS)
 
@@ -107,7 +110,7 @@ def build_registry(outcome: RunOutcome) -> CollectorRegistry:
         g["report_incomplete"].set(0 if staged.complete else 1)
 
     findings = outcome.findings
-    control_metrics = ("controls", "failing_controls", "control_failing", "control_findings")
+    control_metrics = ("controls", "failing_controls", "control_failing", "control_findings", "cluster_findings")
     if findings is None:
         for name in control_metrics:
             registry.unregister(g[name])
@@ -121,6 +124,8 @@ def build_registry(outcome: RunOutcome) -> CollectorRegistry:
             labels = (c["id"], c["category"], c["severity"])
             g["control_failing"].labels(*labels).set(1 if c["status"] == "fail" else 0)
             g["control_findings"].labels(*labels).set(c["finding_count"])
+            for cluster, n in (c.get("finding_count_by_cluster") or {}).items():
+                g["cluster_findings"].labels(cluster, c["id"]).set(n)
         for (category, severity), n in sorted(failing.items()):
             g["failing_controls"].labels(category, severity).set(n)
     return registry

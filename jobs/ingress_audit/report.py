@@ -136,6 +136,7 @@ def context(data: ReportInput) -> dict:
         "headline": {**dict.fromkeys(HEADLINE_FIGURES), **(data.series.get("headline") or [{}])[0]},
         "top_clients": data.series.get("top_clients", []),
         "by_cluster": data.series.get("by_cluster", []),
+        "findings_by_cluster": findings_by_cluster(controls, data.inputs),
         "wow": week_over_week(f, data.previous),
         "gaps": next((c for c in controls if c["id"] == "CV-01"), None),
         "inputs": data.inputs,
@@ -144,6 +145,23 @@ def context(data: ReportInput) -> dict:
         "by_kind": _by_kind(data.inputs),
         "evidence_rows_shown": EVIDENCE_ROWS_SHOWN,
     }
+
+
+def findings_by_cluster(controls: list[dict], inputs: list[dict]) -> dict | None:
+    """Failing controls × clusters: each control's finding count per cluster (findings.json's
+    `finding_count_by_cluster`, over every finding, not only the rows shown). None when the run
+    has one cluster: the evidence tables already say it all."""
+    clusters = sorted({i.get("cluster") or "default" for i in inputs}
+                      | {k for c in controls for k in (c.get("finding_count_by_cluster") or {})})
+    if len(clusters) < 2:
+        return None
+    failing = sorted((c for c in controls if c["status"] == "fail"),
+                     key=lambda c: (SEVERITIES.index(c["severity"]), c["id"]))
+    rows = [{"id": c["id"], "title": c["title"], "severity": c["severity"], "total": c["finding_count"],
+             "named": bool(c.get("finding_count_by_cluster")),
+             "counts": [(c.get("finding_count_by_cluster") or {}).get(k, 0) for k in clusters]}
+            for c in failing]
+    return {"clusters": clusters, "rows": rows}
 
 
 def week_over_week(current: dict, previous: dict | None) -> dict | None:

@@ -1,10 +1,11 @@
--- AP-01: traffic summary per host (and source kind), one row each.
+-- AP-01: traffic summary per cluster and host (and source kind), one row each.
 WITH requests AS (
-    SELECT coalesce(host, '(not logged)') AS host, source_kind, client_ip, status, ts
+    SELECT coalesce(cluster, '') AS cluster, coalesce(host, '(not logged)') AS host, source_kind, client_ip, status, ts
     FROM http_requests
 ),
 per_host AS (
     SELECT
+        cluster,
         host,
         string_agg(DISTINCT source_kind, ', ' ORDER BY source_kind) AS source_kinds,
         count(*) AS requests,
@@ -14,11 +15,12 @@ per_host AS (
         min(ts) AS first_seen,
         max(ts) AS last_seen
     FROM requests
-    GROUP BY host
+    GROUP BY cluster, host
 )
 SELECT
     host AS resource,
     format('{} requests from {} clients ({}% 4xx, {}% 5xx)', requests, clients, pct_4xx, pct_5xx) AS reason,
-    host, source_kinds, requests, clients, pct_4xx, pct_5xx, first_seen, last_seen
+    host, source_kinds, requests, clients, pct_4xx, pct_5xx, first_seen, last_seen,
+    nullif(cluster, '') AS cluster
 FROM per_host
-ORDER BY requests DESC
+ORDER BY requests DESC, cluster, host

@@ -1,8 +1,9 @@
 -- AP-02: restricted hosts, paths or upstreams served to clients outside the trusted networks.
 -- A refusal (403 from whitelist-source-range, 401 from auth) is the door working: only
--- requests that were answered (1xx upgrade, 2xx, 3xx) count.
+-- requests that were answered (1xx upgrade, 2xx, 3xx) count. Judged per cluster.
 WITH restricted AS (
     SELECT
+        coalesce(cluster, '') AS cluster,
         client AS client_ip,  -- the address behind trusted proxies (requests view)
         host,
         upstream,
@@ -30,6 +31,7 @@ served AS (
 ),
 per_client AS (
     SELECT
+        cluster,
         client_ip,
         coalesce(host, '') AS host,
         coalesce(upstream, '') AS upstream,
@@ -52,6 +54,7 @@ SELECT
     client_ip,
     nullif(host, '') AS host,
     nullif(upstream, '') AS upstream,
-    requests, restricted_path_requests, distinct_paths, sample_paths, statuses, first_seen, last_seen
+    requests, restricted_path_requests, distinct_paths, sample_paths, statuses, first_seen, last_seen,
+    nullif(cluster, '') AS cluster
 FROM per_client
-ORDER BY requests DESC, client_ip
+ORDER BY requests DESC, client_ip, cluster

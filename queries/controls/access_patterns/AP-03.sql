@@ -1,6 +1,8 @@
--- AP-03: scanning, one client asking for many distinct paths that do not exist (404).
+-- AP-03: scanning, one client asking for many distinct paths that do not exist (404), judged
+-- per cluster: two clusters are two front doors.
 WITH not_found AS (
     SELECT
+        coalesce(cluster, '') AS cluster,
         client AS client_ip,
         coalesce(host, upstream, '') AS site,  -- the default ingress-nginx format has no host
         path,
@@ -10,6 +12,7 @@ WITH not_found AS (
 ),
 per_client AS (
     SELECT
+        cluster,
         client_ip,
         count(DISTINCT path) AS distinct_404_paths,
         count(*) AS requests_404,
@@ -19,7 +22,7 @@ per_client AS (
         min(ts) AS first_seen,
         max(ts) AS last_seen
     FROM not_found
-    GROUP BY client_ip
+    GROUP BY cluster, client_ip
     HAVING count(DISTINCT path) >= getvariable('scanning_distinct_404')
 )
 SELECT
@@ -28,6 +31,7 @@ SELECT
            client_ip, distinct_404_paths, sites,
            strftime(first_seen AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M'),
            strftime(last_seen AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M UTC')) AS reason,
-    client_ip, distinct_404_paths, requests_404, sample_sites, sample_paths, first_seen, last_seen
+    client_ip, distinct_404_paths, requests_404, sample_sites, sample_paths, first_seen, last_seen,
+    nullif(cluster, '') AS cluster
 FROM per_client
-ORDER BY distinct_404_paths DESC, client_ip
+ORDER BY distinct_404_paths DESC, client_ip, cluster

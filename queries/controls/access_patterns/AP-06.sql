@@ -1,8 +1,8 @@
 -- AP-06: content served over plain http to hosts that must use TLS. Only formats that log
 -- the scheme can tell (tls NULL means unknown and is not judged). A redirect is the door
--- sending the client to https: it is not content.
+-- sending the client to https: it is not content. One row per cluster and host.
 WITH plaintext AS (
-    SELECT host, upstream, path, status, ts
+    SELECT coalesce(cluster, '') AS cluster, host, upstream, path, status, ts
     FROM http_requests
     WHERE tls = false
       AND status BETWEEN 100 AND 399
@@ -15,6 +15,7 @@ not_allowed AS (
 ),
 per_host AS (
     SELECT
+        cluster,
         coalesce(host, '') AS host,
         string_agg(DISTINCT upstream, ', ' ORDER BY upstream) AS upstreams,
         count(*) AS requests,
@@ -24,7 +25,7 @@ per_host AS (
         min(ts) AS first_seen,
         max(ts) AS last_seen
     FROM not_allowed
-    GROUP BY 1
+    GROUP BY 1, 2
 )
 SELECT
     coalesce(nullif(host, ''), '(host not logged)') AS resource,
@@ -34,6 +35,7 @@ SELECT
            strftime(last_seen AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M UTC')) AS reason,
     nullif(host, '') AS host,
     upstreams,
-    requests, distinct_paths, sample_paths, statuses, first_seen, last_seen
+    requests, distinct_paths, sample_paths, statuses, first_seen, last_seen,
+    nullif(cluster, '') AS cluster
 FROM per_host
-ORDER BY requests DESC, host
+ORDER BY requests DESC, host, cluster

@@ -1,7 +1,9 @@
 -- FA-03: a successful login from a client right after a burst of failed logins from it:
--- the brute force (or a stuffing client) may have found a working password.
+-- the brute force (or a stuffing client) may have found a working password. Failures and
+-- success are taken in one cluster: a login at another cluster's door is another story.
 WITH attempts AS (
     SELECT
+        coalesce(cluster, '') AS cluster,
         client AS client_ip,
         host,
         upstream,
@@ -18,9 +20,9 @@ WITH attempts AS (
            OR (status BETWEEN 200 AND 399 AND upper(coalesce(method, '')) NOT IN ('GET', 'HEAD', 'OPTIONS')))
 ),
 suspects AS (  -- clients that failed often enough in the period to have had a burst at all
-    SELECT client_ip
+    SELECT cluster, client_ip
     FROM attempts
-    GROUP BY client_ip
+    GROUP BY cluster, client_ip
     HAVING count(*) FILTER (WHERE failed) >= getvariable('success_after_failures')
        AND count(*) FILTER (WHERE NOT failed) > 0
 ),
@@ -28,11 +30,11 @@ windowed AS (
     SELECT
         a.*,
         count(*) FILTER (WHERE a.failed) OVER (
-            PARTITION BY a.client_ip ORDER BY a.t_us
+            PARTITION BY a.cluster, a.client_ip ORDER BY a.t_us
             RANGE BETWEEN (getvariable('brute_force_window_minutes')::BIGINT * 60000000) PRECEDING AND CURRENT ROW
         ) AS failures_before
     FROM attempts a
-    SEMI JOIN suspects s ON s.client_ip = a.client_ip
+    SEMI JOIN suspects s ON s.client_ip = a.client_ip AND s.cluster = a.cluster
 ),
 successes AS (
     SELECT *
@@ -41,6 +43,7 @@ successes AS (
 ),
 per_client AS (
     SELECT
+        cluster,
         client_ip,
         min(ts) AS first_success,
         arg_min(failures_before, ts) AS failures_before_first_success,
@@ -52,7 +55,7 @@ per_client AS (
         arg_min(status, ts) AS status,
         count(*) AS successes_after_bursts
     FROM successes
-    GROUP BY client_ip
+    GROUP BY cluster, client_ip
 )
 SELECT
     client_ip AS resource,
@@ -61,6 +64,6 @@ SELECT
            strftime(first_success AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S UTC'),
            failures_before_first_success, getvariable('brute_force_window_minutes')) AS reason,
     client_ip, host, upstream, path, method, status, first_success, failures_before_first_success,
-    successes_after_bursts
+    successes_after_bursts, nullif(cluster, '') AS cluster
 FROM per_client
-ORDER BY first_success
+ORDER BY first_success, client_ip, cluster
