@@ -136,7 +136,7 @@ def main() -> None:
     if len(curve) > 1:
         first, last = curve[0], curve[-1]
         scale = (last[1]["seconds"] / first[1]["seconds"]) / (last[0] / first[0])
-        rows.append(("scaling: time ratio / size ratio", "<= 1.0 (linear or better)", f"{scale:.2f}", _verdict(scale <= 1.05)))
+        rows.append(("scaling: time ratio / size ratio", "<= 1.05 (linear; 5% noise)", f"{scale:.2f}", _verdict(scale <= 1.05)))
 
     # 3. audit events alone
     r = stage(week / "kube-apiserver", f"audit-{args.audit_events}")
