@@ -137,13 +137,11 @@ def test_fa03_failures_at_one_cluster_and_a_login_at_another_are_not_one_story()
 
 
 def test_a_row_naming_several_clusters_counts_under_each():
-    # FA-04 judges a source address across the API servers and lists the clusters it was refused at
-    audit = [api(f"a{i}", i, response_code=401, source_ip="198.51.100.7", cluster=("eu" if i % 2 else "us"))
-             for i in range(4)]
-    result = run_control_result("FA-04", audit=audit, policy={"thresholds": {"api_unauthorized_per_source": 4}})
-    (row,) = result.findings
-    assert row["cluster"] == "eu, us"
-    assert result.finding_count_by_cluster == {"eu": 1, "us": 1}
+    # no built-in control lists several clusters in one cell any more; a control added later may
+    from ingress_audit.controls import count_by_cluster
+
+    rows = [{"cluster": "eu, us"}, {"cluster": "eu"}, {"cluster": None}, {"cluster": ""}]
+    assert count_by_cluster(rows) == {"eu": 2, "us": 1}
 
 
 # --- FA-02 credential stuffing ------------------------------------------------------------------------
@@ -244,6 +242,31 @@ def test_fa04_sources_apart_ipv6_and_a_missing_address():
         ("(no source address)", None), ("2001:db8::201", "2001:db8::201")]
 
 
+def test_fa04_judges_each_clusters_api_server_apart_and_names_it():
+    # one address refused 10 times by each of two API servers: 20 in all, but neither saw 20
+    # (distinct audit IDs: 20 requests in all, were they judged together)
+    split = [unauthenticated(i, cluster="eu") for i in range(10)] + \
+            [unauthenticated(i, cluster="us") for i in range(10, 20)]
+    result = run_control_result("FA-04", audit=split)
+    assert (result.status, result.finding_count, result.finding_count_by_cluster) == ("pass", 0, {})
+    # 20 at eu's API server (and 10 at us's): eu's finding, named; us stays quiet
+    burst = split + [unauthenticated(i, cluster="eu") for i in range(20, 30)]
+    result = run_control_result("FA-04", audit=burst)
+    (row,) = result.findings
+    assert (row["resource"], row["source_ip"], row["cluster"], row["unauthorized_requests"]) == (
+        "198.51.100.201", "198.51.100.201", "eu", 20)
+    assert (result.status, result.finding_count_by_cluster) == ("fail", {"eu": 1})
+
+
+def test_fa04_the_same_audit_id_at_two_clusters_is_two_requests():
+    # audit IDs are unique within one API server's log, not across clusters: a request is
+    # (cluster, audit_id), so both clusters' events count, each in its own cluster
+    audit = [unauthenticated(i, cluster=k) for i in range(20) for k in ("eu", "us")]
+    assert len({e["audit_id"] for e in audit}) == 20
+    rows = run_control("FA-04", audit=audit)
+    assert [(r["cluster"], r["unauthorized_requests"]) for r in rows] == [("eu", 20), ("us", 20)]
+
+
 def test_fa04_forbidden_is_not_unauthenticated():
     audit = [api(f"f{i}", i, user="mallory@example.com", source_ip="10.20.9.140", response_code=403,
                  decision="forbid") for i in range(30)]
@@ -298,6 +321,18 @@ def test_fa05_two_stages_count_once():
     assert run_control("FA-05", audit=audit)[0]["requests"] == 1
 
 
+def test_fa05_the_same_anonymous_reads_in_two_clusters_are_two_findings_each_naming_its_own():
+    # two API servers, each with its own RBAC: one binding to system:anonymous each, not one finding
+    audit = [anonymous("s1", "/api/v1/namespaces/shop/secrets", resource="secrets", namespace="shop", verb="list",
+                       cluster=k) for k in ("us", "eu")]
+    audit += [anonymous("s2", "/api/v1/namespaces/shop/secrets/shop-tls", resource="secrets", namespace="shop",
+                        name="shop-tls", cluster="eu", stage=stage) for stage in ("ResponseStarted", "ResponseComplete")]
+    result = run_control_result("FA-05", audit=audit)
+    assert [(r["cluster"], r["requests"], r["names"]) for r in result.findings] == [
+        ("eu", 2, ["shop-tls"]), ("us", 1, None)]
+    assert result.finding_count_by_cluster == {"eu": 1, "us": 1}
+
+
 # --- FA-06 RBAC denials per user ----------------------------------------------------------------------
 
 def denied(i: int, user: str = "mallory@example.com", decision: str | None = "forbid", code: int = 403, **extra) -> dict:
@@ -326,6 +361,27 @@ def test_fa06_403_without_a_decision_counts_admission_refusals_with_allow_do_not
 
 def test_fa06_failed_authentication_has_no_user_and_is_not_an_rbac_denial():
     assert run_control("FA-06", audit=[denied(i, user=None, code=401, decision=None) for i in range(20)]) == []
+
+
+def test_fa06_half_the_threshold_in_each_of_two_clusters_is_no_finding():
+    # each cluster has its own RBAC: 5 denials in each is 10 in all, but no API server saw 10
+    # (distinct audit IDs: 10 requests in all, were they judged together)
+    audit = [denied(i, cluster="eu") for i in range(5)] + [denied(i, cluster="us") for i in range(5, 10)]
+    result = run_control_result("FA-06", audit=audit)
+    assert (result.status, result.finding_count, result.finding_count_by_cluster) == ("pass", 0, {})
+
+
+def test_fa06_the_threshold_in_one_cluster_fires_naming_only_it():
+    audit = [denied(i, cluster="eu") for i in range(10)] + [denied(i, cluster="us") for i in range(10, 15)]
+    result = run_control_result("FA-06", audit=audit)
+    (row,) = result.findings
+    assert (row["resource"], row["user"], row["cluster"], row["denials"]) == ("mallory@example.com",
+                                                                                "mallory@example.com", "eu", 10)
+    assert list(row)[:2] == ["resource", "reason"] and "cluster" in row
+    assert (result.status, result.finding_count, result.finding_count_by_cluster) == ("fail", 1, {"eu": 1})
+    # both at the threshold: two findings, one per cluster, in a stable order
+    both = audit + [denied(i, cluster="us") for i in range(5)]
+    assert [(r["cluster"], r["denials"]) for r in run_control("FA-06", audit=both)] == [("eu", 10), ("us", 10)]
 
 
 def test_fa06_users_apart_and_the_impersonator_named():

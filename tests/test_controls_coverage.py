@@ -267,6 +267,17 @@ def test_cv03_configmaps_count_only_in_controller_namespaces():
     assert given("CV-03", audit=audit, policy={"controller_namespaces": ["traefik"]}) == []
 
 
+def test_cv03_one_row_per_kind_and_cluster_each_with_its_own_count():
+    # each cluster's API server has its own audit policy: eu logging secrets at Metadata says
+    # nothing of us, and the same audit ID in both clusters is two changes
+    audit = [change("shop-tls", "secrets", "Metadata", None, "update", cluster="eu"),
+             change("api-tls", "secrets", "Metadata", None, "update", namespace="api", cluster="eu"),
+             change("shop-tls", "secrets", "Metadata", None, "update", cluster="us")]
+    rows = given("CV-03", audit=audit)
+    assert [(r["resource_kind"], r["cluster"], r["changes"], r["sample_objects"]) for r in rows] == [
+        ("secrets", "eu", 2, ["api/api-tls", "shop/shop-tls"]), ("secrets", "us", 1, ["shop/shop-tls"])]
+
+
 # --- CV-04 unreadable objects ---------------------------------------------------------------------------
 
 OBJECTS = ("INSERT INTO objects (object, cluster, source_kind, size, records_read, records_parsed, records_rejected, error) "

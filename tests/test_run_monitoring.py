@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = ROOT / "sample_data" / "archive"
 POLICY = ROOT / "sample_data" / "policy.yaml"
 WEEK = ["--from", "2026-11-16", "--to", "2026-11-23"]
-PER_CLUSTER = {"AP-01", "AP-02", "AP-03", "AP-04", "AP-05", "AP-06", "CV-05", "FA-01", "FA-02", "FA-03", "PD-08"}
+# the controls judging each cluster apart: the HTTP ones and the Kubernetes API counts
+PER_CLUSTER = {"AP-01", "AP-02", "AP-03", "AP-04", "AP-05", "AP-06", "CV-03", "CV-05", "FA-01", "FA-02", "FA-03",
+               "FA-04", "FA-05", "FA-06", "PD-08"}
 EVIL = "<!channel>&<!here|click>.log"  # an object key: attacker-controlled text
 SLACK_SECRET = "/services/T000/B000/s3cr3tT0ken"
 ENV = ("INGRESS_AUDIT_SOURCE", "INGRESS_AUDIT_PUSHGATEWAY", "INGRESS_AUDIT_SLACK_WEBHOOK_URL",
@@ -184,8 +186,10 @@ def test_the_run_pushes_what_its_findings_and_stages_say(first_run):
     by_cluster = {(k, c["id"]): n for c in controls for k, n in c["finding_count_by_cluster"].items()}
     assert _by(samples, "ingress_audit_cluster_findings", "cluster", "control_id") == by_cluster
     assert {k for k, _ in by_cluster} == {"eu", "us"}
-    for c in controls:  # the HTTP controls name one cluster per row: their counts add up
-        if c["id"] in PER_CLUSTER and c["finding_count"]:
+    for c in controls:  # no control names several clusters in one row ("eu, us"): no row counts twice
+        assert all(", " not in (r.get("cluster") or "") for r in c["findings"]), c["id"]
+        assert sum(c["finding_count_by_cluster"].values()) <= c["finding_count"], c["id"]
+        if c["id"] in PER_CLUSTER and c["finding_count"]:  # and these name one in every row: the counts add up
             assert sum(c["finding_count_by_cluster"].values()) == c["finding_count"], c["id"]
             assert {r["cluster"] for r in c["findings"]} <= set(c["finding_count_by_cluster"]), c["id"]
 

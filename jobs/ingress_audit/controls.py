@@ -180,10 +180,12 @@ def _run_one(
 
 
 def count_by_cluster(rows: list[dict]) -> dict[str, int]:
-    """Rows per cluster they name, sorted by cluster. A row that names several clusters (a
-    source address refused by two API servers: `cluster` is then "eu, us", as string_agg makes
-    it; labels hold no comma or space) counts once under each, so the counts may add up to more
-    than the rows; a row naming none (NULL, '') counts under none."""
+    """Rows per cluster they name, sorted by cluster; a row naming none (NULL, '') counts under
+    none. Every built-in control judges each cluster apart and names at most one cluster per
+    row, so its counts add up to the rows that name one. The split on commas is kept for a control added to
+    queries/controls that lists several in one cell ("eu, us", as string_agg makes it; labels
+    hold no comma or space): such a row counts once under each, and the counts may then add up
+    to more than the rows."""
     counts: dict[str, int] = {}
     for row in rows:
         value = row.get("cluster")

@@ -1,26 +1,28 @@
 -- FA-04: requests the Kubernetes API server refused for lack of valid credentials (401), per
--- source address. A failed authentication names no user ("user":{}) and may be logged only
--- at stage ResponseStarted: one request is one audit_id, whatever stages it has.
+-- source address, judged per cluster: each cluster has its own API server, and N/2 refusals at
+-- each is no burst at either. A failed authentication names no user ("user":{}) and may be
+-- logged only at stage ResponseStarted: one request is one (cluster, audit_id), whatever stages
+-- it has.
 WITH unauthorized AS (
-    SELECT audit_id, source_ip, cluster, user_agent, verb, resource, request_uri, ts
+    SELECT audit_id, source_ip, coalesce(cluster, '') AS cluster, user_agent, verb, resource, request_uri, ts
     FROM audit_events
     WHERE response_code = 401
 ),
 requests_401 AS (  -- dedupe the stages of one request
     SELECT
+        cluster,
         audit_id,
         any_value(coalesce(source_ip, '')) AS source_ip,
-        any_value(cluster) AS cluster,
         any_value(user_agent) AS user_agent,
         any_value(coalesce(resource, split_part(request_uri, '?', 1))) AS target,
         min(ts) AS ts
     FROM unauthorized
-    GROUP BY audit_id
+    GROUP BY cluster, audit_id
 ),
 per_source AS (
     SELECT
+        cluster,
         source_ip,
-        string_agg(DISTINCT cluster, ', ' ORDER BY cluster) AS cluster,
         count(*) AS unauthorized_requests,
         count(DISTINCT target) AS distinct_targets,
         list(DISTINCT target ORDER BY target)[1:10] AS sample_targets,
@@ -28,7 +30,7 @@ per_source AS (
         min(ts) AS first_seen,
         max(ts) AS last_seen
     FROM requests_401
-    GROUP BY source_ip
+    GROUP BY cluster, source_ip
     HAVING count(*) >= getvariable('api_unauthorized_per_source')
 )
 SELECT
@@ -38,6 +40,7 @@ SELECT
            strftime(first_seen AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M'),
            strftime(last_seen AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M UTC')) AS reason,
     nullif(source_ip, '') AS source_ip,
-    cluster, unauthorized_requests, distinct_targets, sample_targets, user_agents, first_seen, last_seen
+    nullif(cluster, '') AS cluster, unauthorized_requests, distinct_targets, sample_targets, user_agents, first_seen,
+    last_seen
 FROM per_source
-ORDER BY unauthorized_requests DESC
+ORDER BY unauthorized_requests DESC, source_ip, cluster

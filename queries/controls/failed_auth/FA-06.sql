@@ -1,8 +1,10 @@
 -- FA-06: repeated RBAC denials for one user: someone probing for permissions they do not have
--- (or a workload with too few). One request is one audit_id: long-running requests (exec,
--- watch) log ResponseStarted and ResponseComplete for the same refusal.
+-- (or a workload with too few), judged per cluster: each cluster has its own API server and
+-- RBAC, and N/2 denials in each is no probing of either. One request is one (cluster, audit_id):
+-- long-running requests (exec, watch) log ResponseStarted and ResponseComplete for the same
+-- refusal.
 WITH denials AS (
-    SELECT audit_id, cluster, user, impersonated_by, source_ip, verb, resource, subresource, namespace, name, ts
+    SELECT audit_id, coalesce(cluster, '') AS cluster, user, impersonated_by, source_ip, verb, resource, subresource, namespace, name, ts
     FROM audit_events
     WHERE user IS NOT NULL
       AND (decision = 'forbid'
@@ -11,8 +13,8 @@ WITH denials AS (
 ),
 per_request AS (
     SELECT
+        cluster,
         audit_id,
-        any_value(cluster) AS cluster,
         any_value(user) AS user,
         any_value(impersonated_by) AS impersonated_by,
         any_value(source_ip) AS source_ip,
@@ -20,13 +22,13 @@ per_request AS (
         any_value(namespace) AS namespace,
         min(ts) AS ts
     FROM denials
-    GROUP BY audit_id
+    GROUP BY cluster, audit_id
 ),
 per_user AS (
     SELECT
+        cluster,
         user,
         string_agg(DISTINCT impersonated_by, ', ' ORDER BY impersonated_by) AS impersonated_by,
-        string_agg(DISTINCT cluster, ', ' ORDER BY cluster) AS cluster,
         count(*) AS denials,
         count(DISTINCT action) AS distinct_actions,
         list(DISTINCT action ORDER BY action)[1:10] AS sample_actions,
@@ -35,7 +37,7 @@ per_user AS (
         min(ts) AS first_seen,
         max(ts) AS last_seen
     FROM per_request
-    GROUP BY user
+    GROUP BY cluster, user
     HAVING count(*) >= getvariable('rbac_denials_per_user')
 )
 SELECT
@@ -44,7 +46,7 @@ SELECT
            user, denials, distinct_actions, array_to_string(sample_actions[1:3], ', '),
            strftime(first_seen AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M'),
            strftime(last_seen AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M UTC')) AS reason,
-    user, impersonated_by, denials, distinct_actions, sample_actions, namespaces, source_ips, cluster,
-    first_seen, last_seen
+    user, impersonated_by, denials, distinct_actions, sample_actions, namespaces, source_ips,
+    nullif(cluster, '') AS cluster, first_seen, last_seen
 FROM per_user
-ORDER BY denials DESC
+ORDER BY denials DESC, user, cluster
