@@ -351,6 +351,15 @@ def test_ap07_refused_attempts_and_other_subresources_are_not_sessions():
     assert run_control("AP-07") == []
 
 
+def test_ap07_the_same_audit_id_in_two_clusters_is_two_sessions():
+    """An audit ID is unique only within one API server: sessions are not merged across clusters."""
+    audit = [event("same", "ResponseStarted", 0.1, cluster="eu"), event("same", "ResponseComplete", 60, cluster="eu"),
+             event("same", "ResponseStarted", 0.1, cluster="us", user="carol@example.com")]
+    rows = run_control("AP-07", audit=audit)
+    assert sorted((r["cluster"], r["user"], r["minutes"]) for r in rows) == [
+        ("eu", "bob@example.com", 1.0), ("us", "carol@example.com", None)]
+
+
 def test_ap07_a_forbidden_decision_without_a_status_is_not_a_session():
     assert run_control("AP-07", audit=[event("d2", "ResponseStarted", 0.1, code=None, decision="forbid")]) == []
     assert len(run_control("AP-07", audit=[event("d3", "ResponseStarted", 0.1, code=None, decision="allow")])) == 1

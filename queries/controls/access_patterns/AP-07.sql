@@ -1,7 +1,7 @@
 -- AP-07: interactive access into running pods: exec, attach and port-forward sessions the API
 -- server allowed. Long-running requests log ResponseStarted when the session opens and
--- ResponseComplete when it ends: one session is one audit_id. Refused attempts are RBAC
--- denials (FA-06), not sessions.
+-- ResponseComplete when it ends: one session is one audit_id within its cluster (an audit ID
+-- is unique only within one API server). Refused attempts are RBAC denials (FA-06), not sessions.
 WITH streams AS (
     SELECT audit_id, stage, ts, stage_ts, user, impersonated_by, source_ip, user_agent, verb,
            subresource, namespace, name, response_code, decision, cluster
@@ -13,7 +13,7 @@ WITH streams AS (
 sessions AS (
     SELECT
         audit_id,
-        any_value(cluster) AS cluster,
+        cluster,
         any_value(user) AS user,
         any_value(impersonated_by) AS impersonated_by,
         any_value(source_ip) AS source_ip,
@@ -26,7 +26,7 @@ sessions AS (
         max(response_code) AS response_code,
         bool_or(decision = 'allow') AS allowed_by_rbac
     FROM streams
-    GROUP BY audit_id
+    GROUP BY cluster, audit_id
 ),
 opened AS (
     SELECT *
@@ -46,4 +46,4 @@ SELECT
     user, impersonated_by, source_ip, subresource, namespace, name, cluster, started, ended,
     round((epoch_us(ended) - epoch_us(started)) / 60e6, 1) AS minutes, response_code, user_agent, audit_id
 FROM opened
-ORDER BY started
+ORDER BY started, cluster, audit_id
