@@ -147,7 +147,9 @@ def main() -> None:
     cache, out = args.workdir / "cache-week-run", args.workdir / "out-week"
     shutil.rmtree(cache, ignore_errors=True)
     if args.container_memory:
-        os.environ["INGRESS_AUDIT_CONTAINER_MEMORY_BYTES"] = str(_bytes(args.container_memory))
+        from ingress_audit.chunks import parse_size
+
+        os.environ["INGRESS_AUDIT_CONTAINER_MEMORY_BYTES"] = str(parse_size(args.container_memory))
     for phase in ("cold", "warm"):
         shutil.rmtree(out, ignore_errors=True)
         r = measure_command([str(BIN / "ingress-audit"), "--log-format", "json", "run", "--source", str(week),
@@ -229,13 +231,6 @@ def _stage_lines(stderr: str) -> list[dict]:
         if isinstance(record, dict) and record.get("event") == "stage":
             out.append(record)
     return out
-
-
-def _bytes(text: str) -> int:
-    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    number = text.lower().removesuffix("ib").removesuffix("b")
-    unit = number[-1] if number[-1:] in units else ""
-    return int(float(number.removesuffix(unit)) * units[unit])
 
 
 def _verdict(ok: bool) -> str:

@@ -57,11 +57,16 @@ def max_object_bytes() -> int:
     text = os.environ.get(MAX_OBJECT_BYTES_ENV, "").strip()
     if not text:
         return DEFAULT_MAX_OBJECT_BYTES
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", text, re.IGNORECASE)
-    value = int(float(m[1]) * _SIZE_UNITS[m[2].lower()]) if m else 0
+    value = parse_size(text)
     if value <= 0:
         raise ConfigError(f"{MAX_OBJECT_BYTES_ENV}={text!r} is not a positive size (bytes, or e.g. 64GiB)")
     return value
+
+
+def parse_size(text: str) -> int:
+    """Bytes from `500000000`, `512MiB`, `64G` or `1.5TiB` (binary units); 0 when unreadable."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", text.strip(), re.IGNORECASE)
+    return int(float(m[1]) * _SIZE_UNITS[m[2].lower()]) if m else 0
 
 
 def _human(n: int) -> str:
