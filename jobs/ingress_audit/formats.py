@@ -42,11 +42,14 @@ class Format:
     # ~12 ms, for a head where no line names any: it would score 0 there. (A key spelled
     # with \u escapes would be missed; no known writer does that.)
     sniff_keys: tuple[str, ...] = field(default=(), repr=False)
+    # Optional: a compiled tokenizer staging runs before `sql`, which then parses only the lines
+    # the tokenizer hands back (see nginx_tokenizer.py). Its name and version, as "module:version".
+    tokenizer: str | None = field(default=None, repr=False)
 
     @property
     def fingerprint(self) -> str:
         """Changes whenever the parser changes, so cached Parquet is never stale."""
-        text = f"{self.kind}\0{self.table}\0{self.sql}\0{self.fast_sql or ''}"
+        text = f"{self.kind}\0{self.table}\0{self.sql}\0{self.fast_sql or ''}\0{self.tokenizer or ''}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def fast_chunk_sql(self, path: str, first_line: int, line_limit: int) -> str:
@@ -93,7 +96,7 @@ def builtin(kind: str) -> Format:
     table, file = _BUILTINS[kind]
     fast = _FAST.get(kind)
     return Format(kind=kind, table=table, sql=_normalize_sql(file), fast_sql=fast and _normalize_sql(fast),
-                  sniff_keys=_SNIFF_KEYS.get(kind, ()))
+                  sniff_keys=_SNIFF_KEYS.get(kind, ()), tokenizer=_TOKENIZERS.get(kind))
 
 
 # source_kind -> (table, queries/normalize/<file>.sql)
@@ -108,6 +111,10 @@ _BUILTINS: dict[str, tuple[str, str]] = {
 
 # source_kind -> queries/normalize/<file>.sql of its fast chunk parser, where it has one
 _FAST: dict[str, str] = {"k8s-audit": "k8s_audit_fast"}
+
+# source_kind -> its compiled tokenizer, "module:version". Raise the version whenever the module
+# accepts other lines or outputs other values: objects staged with the old one are parsed again.
+_TOKENIZERS: dict[str, str] = {"ingress-nginx": "nginx_tokenizer:1"}
 
 # source_kind -> Format.sniff_keys: where the SQL takes the timestamp from
 _SNIFF_KEYS: dict[str, tuple[str, ...]] = {

@@ -14,7 +14,9 @@ that cannot be read or classified is reported with its error.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -27,8 +29,9 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
-from . import chunks, db, formats, schema
+from . import chunks, db, formats, schema, staged_arrow
 from .errors import ConfigError
 from .formats import Format
 from .period import Period
@@ -323,6 +326,8 @@ class _Parsers:
         table_dir = self.staged_dir / fmt.table / f"source_kind={fmt.kind}"
         tmp = table_dir / f".{key}-c{chunk.index:05d}.parquet"
         tmp.parent.mkdir(parents=True, exist_ok=True)
+        if fmt.tokenizer and _TOKENIZE:
+            return self._parse_tokenized(cur, report, key, fmt, chunk, table_dir)
         try:
             stats = self._copy_fast(cur, report, fmt, chunk, tmp) if fast else None
             if stats is None:
@@ -331,6 +336,40 @@ class _Parsers:
             chunk.path.unlink(missing_ok=True)
         read, rejected, days = stats[0], stats[1], sorted(stats[2] or [])
         files = self._file_by_day(cur, tmp, table_dir, f"{key}-c{chunk.index:05d}", days)
+        return {"read": read, "parsed": read - rejected, "rejected": rejected,
+                "replaced": chunk.replaced_bytes, "files": files}
+
+    def _parse_tokenized(self, cur, report: ObjectReport, key: str, fmt: Format, chunk: chunks.Chunk,
+                         table_dir: Path) -> dict:
+        """Parse one chunk with the format's compiled tokenizer, and the lines it hands back
+        (odd lines and rejects) with the format's SQL: two files, each filed by day."""
+        tokenizer = _tokenizer(fmt)
+        try:
+            tok = tokenizer.tokenize_file(chunk.path, chunk.first_line, chunk.n_lines)
+        finally:
+            chunk.path.unlink(missing_ok=True)
+        stem = f"{key}-c{chunk.index:05d}"
+        files: list[str] = []
+        read = rejected = 0
+        if tok.accepted:
+            tmp = table_dir / f".{stem}.parquet"
+            staged_arrow.write(staged_arrow.table(fmt, report.object, report.cluster, tok.columns, tok.accepted),
+                               tmp, _COMPRESSION)
+            days = [datetime.date(1970, 1, 1) + datetime.timedelta(days=d) for d in tok.days]
+            files += self._file_by_day(cur, tmp, table_dir, stem, days)
+            read += tok.accepted
+        if len(tok.fallback_lines):
+            tmp = table_dir / f".{stem}-sql.parquet"
+            # blank lines are not records (as in _raw_sql)
+            source = ("WITH raw AS (SELECT line, text FROM handed_back WHERE text >= '!' OR trim(text) <> '') "
+                      f"SELECT * FROM ({fmt.sql})")
+            handed_back = pa.table({"line": tok.fallback_lines, "text": tok.fallback_text})  # noqa: F841
+            # DuckDB reads `handed_back` from this frame (a replacement scan)
+            cur.execute(f"COPY ({_chunk_sql(report, fmt, chunk, source=source)}) TO {db.sql_string(str(tmp))} {_PARQUET}")
+            stats = _written(cur, tmp)
+            files += self._file_by_day(cur, tmp, table_dir, f"{stem}-sql", sorted(stats[2] or []))
+            read += stats[0]
+            rejected += stats[1]
         return {"read": read, "parsed": read - rejected, "rejected": rejected,
                 "replaced": chunk.replaced_bytes, "files": files}
 
@@ -400,6 +439,9 @@ _COMPRESSION = os.environ.get("INGRESS_AUDIT_PARQUET_COMPRESSION", "uncompressed
 if not _COMPRESSION.replace("_", "").isalnum():
     raise ConfigError(f"INGRESS_AUDIT_PARQUET_COMPRESSION={_COMPRESSION!r} is not a codec name")
 _PARQUET = f"(FORMAT parquet, COMPRESSION {_COMPRESSION})"
+# INGRESS_AUDIT_TOKENIZER=off parses every line with the formats' SQL: the same rows, slower
+# (for comparing the two, and a way out should the compiled tokenizer fail on some machine).
+_TOKENIZE = os.environ.get("INGRESS_AUDIT_TOKENIZER", "on").strip().lower() not in {"off", "false", "0", "no"}
 # The line limit given to the fast parsers (read_json's maximum_object_size): its buffers are sized
 # by it (64 MiB cost 40 MB more peak memory per worker than 16 MiB on a 64 MiB chunk). Measured
 # with DuckDB 2.0: a longer line is still read; were it refused, the query would fail and the
@@ -414,13 +456,21 @@ _NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 def _copy(cur, sql: str, target: Path) -> tuple:
     """Write a chunk's rows to Parquet; (rows, rejects, UTC days) as read back from the file."""
     cur.execute(f"COPY ({sql}) TO {db.sql_string(str(target))} {_PARQUET}")
+    return _written(cur, target)
+
+
+def _written(cur, target: Path) -> tuple:
+    """(rows, rejects, UTC days) of a chunk's Parquet file."""
     return cur.execute(
         f"""SELECT count(*), count(reject_reason), list(DISTINCT {_DAY}) FILTER (WHERE ts IS NOT NULL)
             FROM read_parquet({db.sql_string(str(target))})"""
     ).fetchone()
 
 
-def _chunk_sql(report: ObjectReport, fmt: Format, chunk: chunks.Chunk, *, fast: bool = False) -> str:
+def _chunk_sql(report: ObjectReport, fmt: Format, chunk: chunks.Chunk, *, fast: bool = False,
+               source: str | None = None) -> str:
+    """The chunk's rows in the table's columns; `source` replaces the format's parse of the
+    chunk file (a query with the output contract of `fmt.sql`)."""
     table = fmt.table_schema
     parsed = set(fmt.fields)
     # Constant columns as one-value ENUMs: the Parquet writer then stores a dictionary index
@@ -439,10 +489,13 @@ def _chunk_sql(report: ObjectReport, fmt: Format, chunk: chunks.Chunk, *, fast: 
             cols.append(f'CAST(p."{col.name}" AS {col.type}) AS "{col.name}"')
     if "source_kind" not in table.column_names():  # audit_events: kept for the rejects view
         cols.append(f'{constants["source_kind"]} AS source_kind')
-    line_limit = max(chunk.path.stat().st_size + 1, 2 * 1024 * 1024)
-    if fast:  # the format reads the chunk file itself
+    if source is not None:
+        pass
+    elif fast:  # the format reads the chunk file itself
+        line_limit = max(chunk.path.stat().st_size + 1, 2 * 1024 * 1024)
         source = fmt.fast_chunk_sql(str(chunk.path), chunk.first_line, min(line_limit, _FAST_MAX_LINE_BYTES))
     else:
+        line_limit = max(chunk.path.stat().st_size + 1, 2 * 1024 * 1024)
         source = f"{_raw_sql(chunk, line_limit)} SELECT * FROM ({fmt.sql})"
     return f"""
         SELECT
@@ -469,6 +522,11 @@ def _raw_sql(chunk: chunks.Chunk, line_limit: int) -> str:
             -- with a printable character pay for it
             SELECT line, text FROM numbered WHERE text >= '!' OR trim(text) <> ''
         )"""
+
+
+def _tokenizer(fmt: Format):
+    """The format's tokenizer module (imported on first use: numba takes ~0.4 s to import)."""
+    return importlib.import_module(f".{fmt.tokenizer.split(':')[0]}", __package__)
 
 
 def _enum(value: str) -> str:
