@@ -14,6 +14,7 @@ import re
 import tempfile
 from pathlib import Path
 
+import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -219,3 +220,19 @@ def test_staging_gives_the_same_tables_with_and_without_it(archive: Path, tmp_pa
     tokenized = _staged_rows(archive, tmp_path / "tok", monkeypatch, tokenize=True)
     assert tokenized == sql_only
     assert len(tokenized[1]) > 5000 and len(tokenized[2]) >= 3
+
+
+def test_its_parquet_reads_back_like_duckdbs(archive: Path, tmp_path: Path, monkeypatch):
+    """Column names, order and types of a tokenized file equal those of the SQL's file, so the
+    readers (which list files of both kinds in one read_parquet) see one table."""
+    def file_types(tokenize: bool) -> list[tuple]:
+        monkeypatch.setattr(stage, "_TOKENIZE", tokenize)
+        stage_folder(archive, tmp_path / str(tokenize))
+        files = sorted((tmp_path / str(tokenize) / "staged" / "http_requests").rglob("*.parquet"))
+        files = [f for f in files if not f.stem.endswith("-sql")]  # the tokenizer's own files
+        assert files
+        con = duckdb.connect()
+        return [con.execute(f"DESCRIBE SELECT * FROM read_parquet('{f}')").fetchall() for f in files]
+
+    sql_only, tokenized = file_types(False), file_types(True)
+    assert all(t == sql_only[0] for t in sql_only + tokenized)

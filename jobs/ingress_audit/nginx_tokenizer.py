@@ -88,7 +88,7 @@ class _Buffers(threading.local):
         if n_bytes > self.capacity:
             self.capacity = n_bytes + n_bytes // 8
             self.data = np.empty(self.capacity + 1, np.uint8)  # + a final LF when the chunk lacks one
-            self.events = np.empty(self.capacity + 2, np.int64)
+            self.events = np.empty(self.capacity + 2, np.int32)  # chunks stay far below 2 GiB
             self.text = np.empty(_N_STR * self.capacity, np.uint8)  # field f's text from f * capacity
             self.fb_text = np.empty(self.capacity, np.uint8)
         if n_lines > self.lines:

@@ -52,8 +52,18 @@ def table(fmt: Format, object_url: str, cluster: str, columns: dict[str, pa.Arra
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
+# Dictionary-encode only the columns that repeat: trying it on near-unique ones (request_id, path,
+# query) cost a third of the write. Statistics only where readers filter on them: min/max of
+# every string column cost another third (0.83 -> 0.46 us a line, measured on a 64 MiB chunk;
+# the file grew from 17 to 27 MB, still 2.4x smaller than its text).
+_NOT_DICTIONARY = {"request_id", "path", "query", "line", "ts", "bytes_sent", "request_length", "duration_s"}
+_STATISTICS = ["ts", "line", "status", "cluster", "source_kind", "object"]
+
+
 def write(rows: pa.Table, path: Path, compression: str) -> None:
     codec = _CODECS.get(compression.lower())
     if codec is None:
         raise ConfigError(f"INGRESS_AUDIT_PARQUET_COMPRESSION={compression!r}: not one of {', '.join(_CODECS)}")
-    pq.write_table(rows, path, compression=codec)
+    pq.write_table(rows, path, compression=codec,
+                   use_dictionary=[n for n in rows.column_names if n not in _NOT_DICTIONARY],
+                   write_statistics=[n for n in _STATISTICS if n in rows.column_names])
