@@ -183,3 +183,13 @@ def test_lines_over_the_line_limit_are_rejected_not_lost(monkeypatch):
         report, rows = stage_one(body, "ingress-nginx", gz=gz, chunk_bytes=50_000)
         check(report, rows, body)
         assert (report.records_parsed, report.records_rejected) == (3, 2)
+
+
+def test_a_tab_only_line_is_a_record_not_a_blank():
+    """Staging counts only space-only lines as blank; sniffing once skipped a tab-only line too,
+    and called the object empty, without an error (found by hypothesis)."""
+    report, rows = stage_one(b"\t\n", "ingress-nginx")
+    check(report, rows, b"\t\n")
+    assert report.records_rejected == 1
+    report, _ = stage_one(b"\t\n", None)  # sniffed: no format reads it, and the report says so
+    assert report.error.startswith("unrecognized format")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import ConfigError
@@ -52,12 +53,19 @@ def table(fmt: Format, object_url: str, cluster: str, columns: dict[str, pa.Arra
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-# Dictionary-encode only the columns that repeat: trying it on near-unique ones (request_id, path,
-# query) cost a third of the write. Statistics only where readers filter on them: min/max of
-# every string column cost another third (0.83 -> 0.46 us a line, measured on a 64 MiB chunk;
-# the file grew from 17 to 27 MB, still 2.4x smaller than its text).
-_NOT_DICTIONARY = {"request_id", "path", "query", "line", "ts", "bytes_sent", "request_length", "duration_s"}
+# Dictionary-encode the strings but request_id (unique) and no numbers: trying it there cost a
+# third of the write, and a dictionary-encoded path makes DuckDB's GROUP BY path 7x faster.
+# Statistics only where readers filter on them: min/max of every string column cost another
+# third (0.83 -> 0.49 us a line on a 64 MiB chunk; the file 21 MB instead of 17, 3x smaller than
+# its text).
+_NOT_DICTIONARY = {"request_id", "line", "ts", "bytes_sent", "request_length", "duration_s"}
 _STATISTICS = ["ts", "line", "status", "cluster", "source_kind", "object"]
+
+
+def days(rows: pa.Table) -> set[int]:
+    """The distinct UTC days (days since 1970-01-01) of the rows' timestamps."""
+    ts = pc.drop_null(rows["ts"]).cast(pa.int64()).to_numpy()
+    return set(np.unique(ts // 86_400_000_000).tolist())
 
 
 def write(rows: pa.Table, path: Path, compression: str) -> None:
