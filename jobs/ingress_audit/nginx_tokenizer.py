@@ -176,7 +176,7 @@ def _scan(b, events, n_events, ints, duration, offsets, valid, text, fb_line, fb
     others into the fallback buffers. Returns (accepted, handed back)."""
     q = np.empty(6, np.int64)  # the quotes
     h = np.empty(7, np.int64)  # the head's structural bytes
-    rq = np.empty(3, np.int64)  # the request's two spaces and its first '?' after the first
+    rq = np.empty(4, np.int64)  # the request's first three spaces and first '?' after the first
     mid = np.empty(3, np.int64)  # the spaces around status and bytes
     tail = np.empty(9, np.int64)  # the spaces before the nine fields after the user agent
     folds = np.empty(1, np.int64)  # which of those nine hold a retry list
@@ -271,7 +271,7 @@ def _walk(b, events, j, q, h, rq, mid, tail, folds, head):  # pragma: no cover -
     seg = 0
     n = 0  # structural bytes seen in this segment
     skip = 0  # spaces of a retry list's separator still to pass
-    rq[2] = -1
+    rq[:] = -1
     folds[0] = 0
     while True:
         p = events[j]
@@ -285,7 +285,7 @@ def _walk(b, events, j, q, h, rq, mid, tail, folds, head):  # pragma: no cover -
             if seg == 6:
                 ok = False
                 continue
-            if (seg == 0 and n != 7) or (seg == 1 and n < 2) or (seg == 2 and n != 3):
+            if (seg == 0 and n != 7) or (seg == 2 and n != 3):
                 ok = False
                 continue
             q[seg] = p
@@ -297,15 +297,13 @@ def _walk(b, events, j, q, h, rq, mid, tail, folds, head):  # pragma: no cover -
             else:
                 h[n] = p
                 n += 1
-        elif seg == 1:  # two spaces; '?', commas and brackets anywhere
+        elif seg == 1:  # its first three spaces, and the first '?' after the first
             if c == _SP:
-                if n == 2:
-                    ok = False
-                else:
+                if n < 3:
                     rq[n] = p
-                    n += 1
-            elif c == _QMARK and n == 1 and rq[2] < 0:
-                rq[2] = p
+                n += 1
+            elif c == _QMARK and n == 1 and rq[3] < 0:
+                rq[3] = p
         elif seg == 2:  # three spaces, nothing else
             if c != _SP or n == 3:
                 ok = False
@@ -413,12 +411,16 @@ def _fields(b, s, e, q, h, rq, mid, tail, folds, fs, fe, fv, fx, nums, dur, mont
     _field(fs, fe, fv, _CLIENT_IP, s, ip_end, True)
     _field(fs, fe, fv, _REMOTE_USER, ip_end + 3, user_end, _not_dash(b, ip_end + 3, user_end))
     # --- "$request": method, target, protocol ---------------------------------------------------
-    sp1, sp2, qm = rq[0], rq[1], rq[2]  # qm: the first '?' of the target, or -1
-    path_end = qm if qm >= 0 else sp2
-    _field(fs, fe, fv, _METHOD, q0 + 1, sp1, sp1 > q0 + 1)  # nullif(method, '')
-    _field(fs, fe, fv, _PATH, sp1 + 1, path_end, path_end > sp1 + 1)  # nullif(path, '')
-    _field(fs, fe, fv, _QUERY, qm + 1 if qm >= 0 else sp2, sp2, qm >= 0)  # '' after a bare '?'
-    _field(fs, fe, fv, _PROTOCOL, sp2 + 1, q1, True)
+    # The SQL splits it on spaces and takes the first three parts, any of which may be missing
+    # (a TLS handshake sent to the HTTP port logs one part); more are ignored.
+    sp1, sp2, sp3, qm = rq[0], rq[1], rq[2], rq[3]  # -1: no such space; qm: the target's first '?'
+    method_end = sp1 if sp1 >= 0 else q1
+    _field(fs, fe, fv, _METHOD, q0 + 1, method_end, method_end > q0 + 1)  # nullif(method, '')
+    target_end = sp2 if sp2 >= 0 else q1
+    path_end = qm if qm >= 0 else target_end
+    _field(fs, fe, fv, _PATH, sp1 + 1, path_end, sp1 >= 0 and path_end > sp1 + 1)  # nullif(path, '')
+    _field(fs, fe, fv, _QUERY, qm + 1 if qm >= 0 else target_end, target_end, qm >= 0)  # '' after a bare '?'
+    _field(fs, fe, fv, _PROTOCOL, sp2 + 1, sp3 if sp3 >= 0 else q1, sp2 >= 0)
     # --- $status $body_bytes_sent: " ddd n " ----------------------------------------------------
     if mid[0] != q1 + 1 or mid[1] != q1 + 5 or mid[2] != q2 - 1:
         return False

@@ -31,7 +31,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from . import chunks, db, formats, schema, staged_arrow
+from . import chunks, db, formats, schema, tokenized_parquet
 from .errors import ConfigError
 from .formats import Format
 from .period import Period
@@ -352,7 +352,7 @@ class _Parsers:
             tok = tokenizer.tokenize_file(chunk.path, chunk.first_line, chunk.n_lines)
         finally:
             chunk.path.unlink(missing_ok=True)
-        rows = staged_arrow.table(fmt, report.object, report.cluster, tok.columns, tok.accepted)
+        rows = tokenized_parquet.table(fmt, report.object, report.cluster, tok.columns, tok.accepted)
         days = set(tok.days)
         if len(tok.fallback_lines):
             # blank lines are not records (as in _raw_sql)
@@ -364,7 +364,7 @@ class _Parsers:
             with cur.cursor() as sql_cur:
                 parsed_by_sql = sql_cur.sql(_chunk_sql(report, fmt, chunk, source=source)).to_arrow_table()
             parsed_by_sql = parsed_by_sql.cast(rows.schema)
-            days |= staged_arrow.days(parsed_by_sql)
+            days |= tokenized_parquet.days(parsed_by_sql)
             rows = pa.concat_tables([rows, parsed_by_sql])
         stats = {"read": rows.num_rows, "rejected": rows.num_rows - rows["reject_reason"].null_count}
         stats["parsed"] = stats["read"] - stats["rejected"]
@@ -372,7 +372,7 @@ class _Parsers:
         if rows.num_rows:
             stem = f"{key}-c{chunk.index:05d}"
             tmp = table_dir / f".{stem}.parquet"
-            staged_arrow.write(rows, tmp, _COMPRESSION)
+            tokenized_parquet.write(rows, tmp, _COMPRESSION)
             epoch = datetime.date(1970, 1, 1)
             files = self._file_by_day(cur, tmp, table_dir, stem, [epoch + datetime.timedelta(days=d) for d in sorted(days)])
         return {**stats, "replaced": chunk.replaced_bytes, "files": files}

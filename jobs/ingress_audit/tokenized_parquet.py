@@ -1,4 +1,4 @@
-"""Staged Parquet written from Arrow columns (the compiled tokenizers' output) rather than by DuckDB.
+"""The staged Parquet of a tokenized chunk, written from Arrow columns by pyarrow rather than by DuckDB.
 
 The file must read back exactly like one DuckDB's COPY writes for the same rows: the table's
 columns in schema order, then reject_reason and raw, with the same types. pyarrow's Parquet
