@@ -246,3 +246,11 @@ def test_its_parquet_reads_back_like_duckdbs(archive: Path, tmp_path: Path, monk
 
     sql_only, tokenized = file_types(False), file_types(True)
     assert all(t == sql_only[0] for t in sql_only + tokenized)
+
+
+def test_a_wrong_line_count_is_refused_not_overrun(tmp_path: Path):
+    path = tmp_path / "chunk.txt"
+    path.write_text("\n".join(nginx_line(i) for i in range(200)) + "\n")
+    nginx_tokenizer._buffers.__init__()  # fresh buffers, sized by the count given below
+    with pytest.raises(ValueError, match="more lines"):
+        nginx_tokenizer.tokenize_file(path, 1, 3)

@@ -488,14 +488,12 @@ def _chunk_sql(report: ObjectReport, fmt: Format, chunk: chunks.Chunk, *, fast: 
             cols.append(f'CAST(p."{col.name}" AS {col.type}) AS "{col.name}"')
     if "source_kind" not in table.column_names():  # audit_events: kept for the rejects view
         cols.append(f'{constants["source_kind"]} AS source_kind')
-    if source is not None:
-        pass
-    elif fast:  # the format reads the chunk file itself
+    if source is None:
         line_limit = max(chunk.path.stat().st_size + 1, 2 * 1024 * 1024)
-        source = fmt.fast_chunk_sql(str(chunk.path), chunk.first_line, min(line_limit, _FAST_MAX_LINE_BYTES))
-    else:
-        line_limit = max(chunk.path.stat().st_size + 1, 2 * 1024 * 1024)
-        source = f"{_raw_sql(chunk, line_limit)} SELECT * FROM ({fmt.sql})"
+        if fast:  # the format reads the chunk file itself
+            source = fmt.fast_chunk_sql(str(chunk.path), chunk.first_line, min(line_limit, _FAST_MAX_LINE_BYTES))
+        else:
+            source = f"{_raw_sql(chunk, line_limit)} SELECT * FROM ({fmt.sql})"
     return f"""
         SELECT
             {", ".join(cols)},
