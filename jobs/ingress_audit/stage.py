@@ -345,7 +345,7 @@ class _Parsers:
         lines and rejects) with the format's SQL, into one file filed by day.
 
         One file, not one per parser: a second, small file per chunk made every control's scan
-        of the week ~20% slower (per-file overhead, measured).
+        of the week ~25% slower (per-file overhead, measured).
         """
         tokenizer = _tokenizer(fmt)
         try:
