@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import gzip
 import math
+from datetime import date
 import re
 import tempfile
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingress_audit import formats, nginx_tokenizer, pipeline, stage
+from ingress_audit import formats, nginx_tokenizer, pipeline, stage, tokenized_parquet
 
 from .real_samples import sample
 from .test_stage import archive, nginx_line, stage_folder  # noqa: F401 - archive is a fixture
@@ -96,7 +98,15 @@ def test_line_numbers_and_a_last_line_without_newline():
     rows, handed_back, tok = tokenize(lines, first_line=101, final_newline=False)
     assert sorted(rows) == [101, 102, 103, 104, 105, 108]
     assert handed_back == {106: "", 107: lines[6]}
-    assert tok.days == [(rows[101]["ts"].date() - rows[101]["ts"].date().replace(year=1970, month=1, day=1)).days]
+    assert tokenized_parquet.days(pa.table(tok.columns)) == [date(2026, 11, 16)]
+
+
+def test_the_days_a_chunk_is_filed_under():
+    lines = [nginx_line(1, day=17), nginx_line(2, day=16), nginx_line(3, day=18)]
+    _, _, tok = tokenize(lines)
+    assert tokenized_parquet.days(pa.table(tok.columns)) == [date(2026, 11, 16), date(2026, 11, 17), date(2026, 11, 18)]
+    rejects_only = pa.table({"ts": pa.nulls(2, pa.timestamp("us", tz="UTC"))})
+    assert tokenized_parquet.days(rejects_only) == []
 
 
 RETRIES = [

@@ -166,7 +166,7 @@ def read_head(path: Path, max_lines: int = 50, max_bytes: int = 4 * 1024 * 1024)
                 break
     except ObjectReadError as exc:
         damage = exc
-    # blank as staging counts it: nothing but spaces (a tab-only line is a record, a reject)
+    # blank as staging counts it (stage._NOT_BLANK): nothing but spaces; a tab-only line is a record
     lines = [l.decode("utf-8", "replace") for l in buf.split(b"\n") if l.removesuffix(b"\r").replace(_BOM, b"").strip(b" ")]
     if damage is not None and not lines:  # blank lines, then damage: not an empty object
         raise damage

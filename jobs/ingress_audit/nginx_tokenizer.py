@@ -69,7 +69,6 @@ class Tokenized:
     """
 
     columns: dict[str, pa.Array]  # line, ts, the string columns and the numbers
-    days: list[int]  # the distinct UTC days (days since 1970-01-01) of the accepted lines
     fallback_lines: pa.Array  # int64: 1-based line numbers (within the object) of the other lines
     fallback_text: pa.Array  # string: those lines' text
 
@@ -123,10 +122,9 @@ def tokenize_file(path: Path, first_line: int, n_lines: int) -> Tokenized:
                               buf.text, buf.fb_line, buf.fb_offsets, buf.fb_text,
                               _HEAD, _MONTH_KEYS, _DAYS_IN_MONTH)
     ints = buf.ints
-    ts = ints[1, :count]
     columns: dict[str, pa.Array] = {
         "line": pa.array(ints[0, :count] + first_line),
-        "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
+        "ts": pa.array(ints[1, :count], pa.timestamp("us", tz="UTC")),
         "status": pa.array(ints[4, :count].astype(np.int32)),
         "bytes_sent": pa.array(ints[2, :count]),
         "request_length": pa.array(ints[3, :count]),
@@ -135,13 +133,8 @@ def tokenize_file(path: Path, first_line: int, n_lines: int) -> Tokenized:
     for f, name in enumerate(STRING_COLUMNS):
         text = buf.text[f * buf.capacity:(f + 1) * buf.capacity]
         columns[name] = _string_array(count, buf.offsets[f], text, buf.valid[f])
-    days: list[int] = []
-    if count:
-        first, last = int(ts.min()) // 86_400_000_000, int(ts.max()) // 86_400_000_000
-        days = [first] if first == last else np.unique(ts // 86_400_000_000).tolist()
     return Tokenized(
         columns=columns,
-        days=days,
         fallback_lines=pa.array(buf.fb_line[:n_fallback] + first_line),
         fallback_text=_string_array(n_fallback, buf.fb_offsets, buf.fb_text, None),
     )

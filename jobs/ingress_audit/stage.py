@@ -14,7 +14,6 @@ that cannot be read or classified is reported with its error.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import importlib
 import json
@@ -324,10 +323,11 @@ class _Parsers:
         """
         cur = self.cursor()
         table_dir = self.staged_dir / fmt.table / f"source_kind={fmt.kind}"
-        tmp = table_dir / f".{key}-c{chunk.index:05d}.parquet"
+        stem = f"{key}-c{chunk.index:05d}"
+        tmp = table_dir / f".{stem}.parquet"
         tmp.parent.mkdir(parents=True, exist_ok=True)
         if fmt.tokenizer and _TOKENIZE:
-            return self._parse_tokenized(cur, report, key, fmt, chunk, table_dir)
+            return self._parse_tokenized(cur, report, fmt, chunk, table_dir, stem, tmp)
         try:
             stats = self._copy_fast(cur, report, fmt, chunk, tmp) if fast else None
             if stats is None:
@@ -335,12 +335,12 @@ class _Parsers:
         finally:
             chunk.path.unlink(missing_ok=True)
         read, rejected, days = stats[0], stats[1], sorted(stats[2] or [])
-        files = self._file_by_day(cur, tmp, table_dir, f"{key}-c{chunk.index:05d}", days)
+        files = self._file_by_day(cur, tmp, table_dir, stem, days)
         return {"read": read, "parsed": read - rejected, "rejected": rejected,
                 "replaced": chunk.replaced_bytes, "files": files}
 
-    def _parse_tokenized(self, cur, report: ObjectReport, key: str, fmt: Format, chunk: chunks.Chunk,
-                         table_dir: Path) -> dict:
+    def _parse_tokenized(self, cur, report: ObjectReport, fmt: Format, chunk: chunks.Chunk, table_dir: Path,
+                         stem: str, tmp: Path) -> dict:
         """Parse one chunk with the format's compiled tokenizer and the lines it hands back (odd
         lines and rejects) with the format's SQL, into one file filed by day.
 
@@ -353,28 +353,20 @@ class _Parsers:
         finally:
             chunk.path.unlink(missing_ok=True)
         rows = tokenized_parquet.table(fmt, report.object, report.cluster, tok.columns, tok.accepted)
-        days = set(tok.days)
         if len(tok.fallback_lines):
-            # blank lines are not records (as in _raw_sql)
-            source = ("WITH raw AS (SELECT line, text FROM handed_back WHERE text >= '!' OR trim(text) <> '') "
-                      f"SELECT * FROM ({fmt.sql})")
+            source = f"WITH raw AS (SELECT line, text FROM handed_back WHERE {_NOT_BLANK}) SELECT * FROM ({fmt.sql})"
             handed_back = pa.table({"line": tok.fallback_lines, "text": tok.fallback_text})  # noqa: F841
             # DuckDB reads `handed_back` from this frame (a replacement scan). A cursor of its own:
             # a relation refuses to run on one whose last COPY result was not fetched.
             with cur.cursor() as sql_cur:
                 parsed_by_sql = sql_cur.sql(_chunk_sql(report, fmt, chunk, source=source)).to_arrow_table()
-            parsed_by_sql = parsed_by_sql.cast(rows.schema)
-            days |= tokenized_parquet.days(parsed_by_sql)
-            rows = pa.concat_tables([rows, parsed_by_sql])
+            rows = pa.concat_tables([rows, parsed_by_sql.cast(rows.schema)])
         stats = {"read": rows.num_rows, "rejected": rows.num_rows - rows["reject_reason"].null_count}
         stats["parsed"] = stats["read"] - stats["rejected"]
         files: list[str] = []
         if rows.num_rows:
-            stem = f"{key}-c{chunk.index:05d}"
-            tmp = table_dir / f".{stem}.parquet"
             tokenized_parquet.write(rows, tmp, _COMPRESSION)
-            epoch = datetime.date(1970, 1, 1)
-            files = self._file_by_day(cur, tmp, table_dir, stem, [epoch + datetime.timedelta(days=d) for d in sorted(days)])
+            files = self._file_by_day(cur, tmp, table_dir, stem, tokenized_parquet.days(rows))
         return {**stats, "replaced": chunk.replaced_bytes, "files": files}
 
     @staticmethod
@@ -515,10 +507,13 @@ def _raw_sql(chunk: chunks.Chunk, line_limit: int) -> str:
                           max_line_size = {line_limit}, buffer_size = {line_limit})
         ),
         raw AS (
-            -- blank lines are not records; trim() is costly, so only lines that do not start
-            -- with a printable character pay for it
-            SELECT line, text FROM numbered WHERE text >= '!' OR trim(text) <> ''
+            SELECT line, text FROM numbered WHERE {_NOT_BLANK}
         )"""
+
+
+# Blank lines (nothing but spaces) are not records; trim() is costly, so only lines that do not
+# start with a printable character pay for it.
+_NOT_BLANK = "text >= '!' OR trim(text) <> ''"
 
 
 def _tokenizer(fmt: Format):

@@ -7,6 +7,7 @@ pyarrow's Parquet writer, set up as below, takes ~0.5 us a line where DuckDB's t
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -62,10 +63,22 @@ _NOT_DICTIONARY = {"request_id", "line", "ts", "bytes_sent", "request_length", "
 _STATISTICS = ["ts", "line", "status", "cluster", "source_kind", "object"]
 
 
-def days(rows: pa.Table) -> set[int]:
-    """The distinct UTC days (days since 1970-01-01) of the rows' timestamps."""
-    ts = pc.drop_null(rows["ts"]).cast(pa.int64()).to_numpy()
-    return set(np.unique(ts // 86_400_000_000).tolist())
+def days(rows: pa.Table) -> list[date]:
+    """The distinct UTC days of the rows' timestamps, in order (NULLs, rejects, have none).
+
+    A chunk nearly always holds one day: min and max tell, without sorting every timestamp.
+    """
+    ts = rows["ts"].cast(pa.int64())
+    bounds = pc.min_max(ts).as_py()
+    if bounds["min"] is None:
+        return []
+    first, last = bounds["min"] // _US_PER_DAY, bounds["max"] // _US_PER_DAY
+    numbers = [first] if first == last else np.unique(pc.drop_null(ts).to_numpy() // _US_PER_DAY).tolist()
+    return [_EPOCH + timedelta(days=n) for n in numbers]
+
+
+_US_PER_DAY = 86_400_000_000
+_EPOCH = date(1970, 1, 1)
 
 
 def write(rows: pa.Table, path: Path, compression: str) -> None:
