@@ -87,7 +87,12 @@ def test_blank_lines_keep_line_numbers_exact(tmp_path: Path):
 
 
 def _record_fast_results(monkeypatch) -> list:
-    """What each fast attempt returned (None: the chunk went to the exact parser)."""
+    """What each fast attempt returned (None: the chunk went to the exact parser).
+
+    The fast SQL is what staging runs when the compiled tokenizer is off
+    (INGRESS_AUDIT_TOKENIZER=off); test_audit_tokenizer.py covers the tokenizer.
+    """
+    monkeypatch.setattr(stage, "_TOKENIZE", False)
     results = []
     original = stage._Parsers._copy_fast
 

@@ -114,7 +114,7 @@ _FAST: dict[str, str] = {"k8s-audit": "k8s_audit_fast"}
 
 # source_kind -> its compiled tokenizer, "module:version". Raise the version whenever the module
 # accepts other lines or outputs other values: objects staged with the old one are parsed again.
-_TOKENIZERS: dict[str, str] = {"ingress-nginx": "nginx_tokenizer:2"}
+_TOKENIZERS: dict[str, str] = {"ingress-nginx": "nginx_tokenizer:2", "k8s-audit": "audit_tokenizer:1"}
 
 # source_kind -> Format.sniff_keys: where the SQL takes the timestamp from
 _SNIFF_KEYS: dict[str, tuple[str, ...]] = {

@@ -187,14 +187,17 @@ def _classify(item: FetchedObject, candidates: list[Candidate], candidates_key: 
 
 
 def _fast_path_fits(fmt: Format, head: list[str]) -> bool:
-    """Whether to try the format's fast chunk parser on this object.
+    """Whether to try the format's fast paths on this object: its compiled tokenizer, or its fast
+    chunk parser.
 
-    The fast audit parser reads single events only: an object of EventList batches (the
-    webhook backend's archive) would fail it in every chunk and pay for both parses, so it
-    goes straight to the exact parser. A batch further down an object of single events is
-    still caught, chunk by chunk (see _Parsers._copy_fast).
+    Both read single audit events only: an object of EventList batches (the webhook backend's
+    archive) would fail them on every line and pay for two parses, so it goes straight to the
+    exact parser. A batch further down an object of single events is still caught, line by line
+    or chunk by chunk (see _Parsers._parse_tokenized and _copy_fast).
     """
-    return fmt.fast_sql is not None and not any("EventList" in line for line in head)
+    if fmt.table == "audit_events" and any("EventList" in line for line in head):
+        return False
+    return fmt.fast_sql is not None or fmt.tokenizer is not None
 
 
 def _set_identity(report: ObjectReport, ref) -> None:
@@ -326,10 +329,10 @@ class _Parsers:
         stem = f"{key}-c{chunk.index:05d}"
         tmp = table_dir / f".{stem}.parquet"
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        if fmt.tokenizer and _TOKENIZE:
+        if fast and fmt.tokenizer and _TOKENIZE:
             return self._parse_tokenized(cur, report, fmt, chunk, table_dir, stem, tmp)
         try:
-            stats = self._copy_fast(cur, report, fmt, chunk, tmp) if fast else None
+            stats = self._copy_fast(cur, report, fmt, chunk, tmp) if fast and fmt.fast_sql else None
             if stats is None:
                 stats = _copy(cur, _chunk_sql(report, fmt, chunk), tmp)
         finally:
