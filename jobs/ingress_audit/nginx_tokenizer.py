@@ -21,22 +21,16 @@ it with any change to what this accepts or outputs.
 
 from __future__ import annotations
 
-import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
-# numba compiles the functions below on first use (~10 s) and keeps the machine code beside this
-# file, or where NUMBA_CACHE_DIR says. It refuses a read-only folder (a container's root file
-# system): then the temporary folder. numba reads the setting when imported.
-if "NUMBA_CACHE_DIR" not in os.environ and not os.access(os.path.dirname(__file__), os.W_OK):
-    os.environ["NUMBA_CACHE_DIR"] = os.path.join(os.environ.get("TMPDIR", "/tmp"), "ingress-audit-numba")
+from . import tokenizer_support as ts
 
-import numba  # noqa: E402
+import numba  # noqa: E402  (after tokenizer_support: it sets numba's cache folder)
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
-from numba.core import cgutils, types  # noqa: E402
-from numba.extending import intrinsic  # noqa: E402
+
+from .tokenizer_support import Tokenized  # noqa: E402
 
 # The string columns it fills, in the order of its text buffers.
 STRING_COLUMNS = (
@@ -61,22 +55,6 @@ _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
 _HEAD = np.array([_SP, _SP, _SP, _LBRACKET, _SP, _RBRACKET, _SP], dtype=np.uint8)
 
 
-@dataclass(frozen=True)
-class Tokenized:
-    """One chunk, tokenized: the accepted lines as columns, the others handed back.
-
-    The arrays share this thread's buffers: use them before the thread tokenizes again.
-    """
-
-    columns: dict[str, pa.Array]  # line, ts, the string columns and the numbers
-    fallback_lines: pa.Array  # int64: 1-based line numbers (within the object) of the other lines
-    fallback_text: pa.Array  # string: those lines' text
-
-    @property
-    def accepted(self) -> int:
-        return len(self.columns["line"])
-
-
 class _Buffers(threading.local):
     """Per-thread buffers, reused from chunk to chunk: fresh pages cost ~1 us each to fault in
     on this kind of machine, about a third of the tokenizer's time were they new every chunk."""
@@ -87,10 +65,16 @@ class _Buffers(threading.local):
     def ensure(self, n_bytes: int, n_lines: int) -> None:
         if n_bytes > self.capacity:
             self.capacity = n_bytes + n_bytes // 8
-            self.data = np.empty(self.capacity + 1, np.uint8)  # + a final LF when the chunk lacks one
+            self.data = np.zeros(self.capacity + 9, np.uint8)  # + a final LF when the chunk lacks one
             self.events = np.empty(self.capacity + 2, np.int32)  # chunks stay far below 2 GiB
             self.text = np.empty(_N_STR * self.capacity, np.uint8)  # field f's text from f * capacity
             self.fb_text = np.empty(self.capacity, np.uint8)
+            # a line's: quotes, head, request, status and bytes, tail, retry lists, fields (start,
+            # end, not NULL, a retry list), numbers, duration
+            self.scratch = (np.empty(6, np.int64), np.empty(7, np.int64), np.empty(4, np.int64),
+                            np.empty(3, np.int64), np.empty(9, np.int64), np.empty(1, np.int64),
+                            np.empty(_N_STR, np.int64), np.empty(_N_STR, np.int64), np.empty(_N_STR, np.bool_),
+                            np.empty(_N_STR, np.bool_), np.empty(5, np.int64), np.empty(1, np.float64))
         if n_lines > self.lines:
             self.lines = n_lines + n_lines // 8 + 16
             self.ints = np.empty((5, self.lines), np.int64)  # line, ts, bytes_sent, request_length, status
@@ -106,21 +90,13 @@ _buffers = _Buffers()
 
 def tokenize_file(path: Path, first_line: int, n_lines: int) -> Tokenized:
     """Tokenize a chunk file of `n_lines` whole UTF-8 lines, the first being line `first_line`."""
-    size = path.stat().st_size
     buf = _buffers
-    buf.ensure(size, n_lines)
-    with path.open("rb") as f:
-        got = f.readinto(memoryview(buf.data)[:size])
-    if got != size:
-        raise OSError(f"{path}: read {got} of {size} bytes")
-    if size and buf.data[size - 1] != _LF:
-        buf.data[size] = _LF
-        size += 1
-    data = buf.data[:size]
-    n_events = _index(data, _STRUCTURAL, buf.events)
+    buf.ensure(path.stat().st_size, n_lines)
+    data = ts.read_chunk(path, buf.data)
+    n_events = ts.index(data, _STRUCTURAL, buf.events)
     count, n_fallback = _scan(data, buf.events, n_events, buf.ints, buf.duration, buf.offsets, buf.valid,
                               buf.text, buf.fb_line, buf.fb_offsets, buf.fb_text,
-                              _HEAD, _MONTH_KEYS, _DAYS_IN_MONTH)
+                              _HEAD, _MONTH_KEYS, _DAYS_IN_MONTH, *buf.scratch)
     ints = buf.ints
     columns: dict[str, pa.Array] = {
         "line": pa.array(ints[0, :count] + first_line),
@@ -132,54 +108,27 @@ def tokenize_file(path: Path, first_line: int, n_lines: int) -> Tokenized:
     }
     for f, name in enumerate(STRING_COLUMNS):
         text = buf.text[f * buf.capacity:(f + 1) * buf.capacity]
-        columns[name] = _string_array(count, buf.offsets[f], text, buf.valid[f])
+        columns[name] = ts.string_array(count, buf.offsets[f], text, buf.valid[f])
     return Tokenized(
         columns=columns,
         fallback_lines=pa.array(buf.fb_line[:n_fallback] + first_line),
-        fallback_text=_string_array(n_fallback, buf.fb_offsets, buf.fb_text, None),
+        fallback_text=ts.string_array(n_fallback, buf.fb_offsets, buf.fb_text, None),
     )
 
 
-def _string_array(count: int, offsets: np.ndarray, data: np.ndarray, valid: np.ndarray | None) -> pa.Array:
-    """An Arrow string array over the tokenizer's buffers, without copying them."""
-    end = int(offsets[count])
-    bitmap = None
-    if valid is not None and not valid[:count].all():
-        bitmap = pa.py_buffer(np.packbits(valid[:count], bitorder="little"))
-    return pa.Array.from_buffers(pa.string(), count, [bitmap, pa.py_buffer(offsets[: count + 1]),
-                                                      pa.py_buffer(data[:end])])
-
-
-@numba.njit(nogil=True, cache=True)
-def _index(b, structural, events):  # pragma: no cover - compiled
-    """The positions of the structural bytes of b, in events; returns how many.
-
-    Branch-free (always store, advance by 0 or 1): 3x faster here than testing each byte.
-    """
-    k = 0
-    for i in range(b.size):
-        events[k] = i
-        k += structural[b[i]]
-    return k
-
-
-@numba.njit(nogil=True, cache=True)
+# _nrt=False: no reference counting of the arrays passed from function to function (numba's
+# atomic increments and decrements cost more than a line's work); nothing here allocates.
+@numba.njit(nogil=True, cache=True, _nrt=False)
 def _scan(b, events, n_events, ints, duration, offsets, valid, text, fb_line, fb_offsets, fb_text,
-          head, month_keys, days_in_month):  # pragma: no cover - compiled
+          head, month_keys, days_in_month, q, h, rq, mid, tail, folds, fs, fe, fv, fx, nums, dur):  # pragma: no cover
     """Read every line of b (which ends with LF): accepted lines into the column buffers, the
-    others into the fallback buffers. Returns (accepted, handed back)."""
-    q = np.empty(6, np.int64)  # the quotes
-    h = np.empty(7, np.int64)  # the head's structural bytes
-    rq = np.empty(4, np.int64)  # the request's first three spaces and first '?' after the first
-    mid = np.empty(3, np.int64)  # the spaces around status and bytes
-    tail = np.empty(9, np.int64)  # the spaces before the nine fields after the user agent
-    folds = np.empty(1, np.int64)  # which of those nine hold a retry list
-    fs = np.empty(_N_STR, np.int64)  # this line's fields: start, end, not NULL
-    fe = np.empty(_N_STR, np.int64)
-    fv = np.empty(_N_STR, np.bool_)
-    fx = np.empty(_N_STR, np.bool_)  # the field is a retry list: written with ", " separators
-    nums = np.empty(5, np.int64)
-    dur = np.empty(1, np.float64)
+    others into the fallback buffers. Returns (accepted, handed back).
+
+    Scratch: q the quotes; h the head's structural bytes; rq the request's first three spaces
+    and first '?' after the first; mid the spaces around status and bytes; tail the spaces
+    before the nine fields after the user agent; folds which of those nine hold a retry list;
+    fs, fe, fv, fx this line's fields: start, end, not NULL, a retry list (written with ", ").
+    """
     stride = text.size // _N_STR
     count = 0
     n_fallback = 0
@@ -210,33 +159,20 @@ def _scan(b, events, n_events, ints, duration, offsets, valid, text, fb_line, fb
                 if fv[f] and fx[f]:
                     o = _copy_list(text, f * stride, o, b, fs[f], fe[f])
                 elif fv[f]:
-                    _copy(text, f * stride + o, b, fs[f], fe[f] - fs[f])
+                    ts.copy(text, f * stride + o, b, fs[f], fe[f] - fs[f])
                     o += fe[f] - fs[f]
                 offsets[f, count + 1] = o
             count += 1
         else:
             fb_line[n_fallback] = index
             o = fb_offsets[n_fallback]
-            _copy(fb_text, o, b, start, end - start)
+            ts.copy(fb_text, o, b, start, end - start)
             fb_offsets[n_fallback + 1] = o + end - start
             n_fallback += 1
         start = end + 1
         index += 1
         j += 1
     return count, n_fallback
-
-
-@intrinsic
-def _copy(typingctx, dst, dst_start, src, src_start, length):
-    """memcpy between two C-contiguous uint8 arrays (flat offsets, unchecked): 3x faster here
-    than a byte loop, which LLVM cannot vectorize for fields of ~20 bytes."""
-    def codegen(context, builder, signature, args):
-        dst_array = context.make_array(signature.args[0])(context, builder, args[0])
-        src_array = context.make_array(signature.args[2])(context, builder, args[2])
-        cgutils.raw_memcpy(builder, builder.gep(dst_array.data, [args[1]]),
-                           builder.gep(src_array.data, [args[3]]), args[4], 1)
-        return context.get_dummy_value()
-    return types.none(dst, dst_start, src, src_start, length), codegen
 
 
 @numba.njit(inline="always")
@@ -331,20 +267,6 @@ def _walk(b, events, j, q, h, rq, mid, tail, folds, head):  # pragma: no cover -
 
 
 @numba.njit(inline="always")
-def _digits(b, start, end, max_digits):  # pragma: no cover - compiled
-    """The unsigned integer b[start:end], or -1 unless it is 1..max_digits ASCII digits."""
-    if end <= start or end - start > max_digits:
-        return -1
-    v = 0
-    for i in range(start, end):
-        d = np.int64(b[i]) - 48
-        if d < 0 or d > 9:
-            return -1
-        v = v * 10 + d
-    return v
-
-
-@numba.njit(inline="always")
 def _field(fs, fe, fv, f, start, end, not_null):  # pragma: no cover - compiled
     fs[f] = start
     fe[f] = end
@@ -357,7 +279,7 @@ def _not_dash(b, start, end):  # pragma: no cover - compiled
     return not (end - start == 1 and b[start] == _DASH)
 
 
-@numba.njit(nogil=True)
+@numba.njit(nogil=True, cache=True, _nrt=False)
 def _fields(b, s, e, q, h, rq, mid, tail, folds, fs, fe, fv, fx, nums, dur, month_keys, days_in_month):  # pragma: no cover
     """The fields of a line of the format's shape, converted as the SQL converts them; False
     when a field is not what nginx writes (the SQL then decides)."""
@@ -374,13 +296,13 @@ def _fields(b, s, e, q, h, rq, mid, tail, folds, fs, fe, fv, fx, nums, dur, mont
     if b[t + 2] != _SLASH or b[t + 6] != _SLASH or b[t + 11] != _COLON or b[t + 14] != _COLON \
             or b[t + 17] != _COLON:
         return False
-    day = _digits(b, t, t + 2, 2)
-    year = _digits(b, t + 7, t + 11, 4)
-    hour = _digits(b, t + 12, t + 14, 2)
-    minute = _digits(b, t + 15, t + 17, 2)
-    second = _digits(b, t + 18, t + 20, 2)
-    zone_h = _digits(b, t + 22, t + 24, 2)
-    zone_m = _digits(b, t + 24, t + 26, 2)
+    day = ts.digits(b, t, t + 2, 2)
+    year = ts.digits(b, t + 7, t + 11, 4)
+    hour = ts.digits(b, t + 12, t + 14, 2)
+    minute = ts.digits(b, t + 15, t + 17, 2)
+    second = ts.digits(b, t + 18, t + 20, 2)
+    zone_h = ts.digits(b, t + 22, t + 24, 2)
+    zone_m = ts.digits(b, t + 24, t + 26, 2)
     sign = b[t + 21]
     if day < 1 or year < 1970 or year > 2999 or hour < 0 or hour > 23 or minute < 0 or minute > 59 \
             or second < 0 or second > 59 or zone_h < 0 or zone_m < 0 or (sign != _PLUS and sign != _DASH):
@@ -395,12 +317,7 @@ def _fields(b, s, e, q, h, rq, mid, tail, folds, fs, fe, fv, fx, nums, dur, mont
     leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
     if day > days_in_month[month - 1] + (1 if month == 2 and leap else 0):
         return False
-    # days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)
-    y = year - (1 if month <= 2 else 0)
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
-    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    days = ts.days_from_civil(year, month, day)
     offset_s = (zone_h * 60 + zone_m) * 60  # %z reads any two-digit hours and minutes
     if sign == _DASH:
         offset_s = -offset_s
@@ -421,8 +338,8 @@ def _fields(b, s, e, q, h, rq, mid, tail, folds, fs, fe, fv, fx, nums, dur, mont
     # --- $status $body_bytes_sent: " ddd n " ----------------------------------------------------
     if mid[0] != q1 + 1 or mid[1] != q1 + 5 or mid[2] != q2 - 1:
         return False
-    status = _digits(b, q1 + 2, q1 + 5, 3)
-    sent = _digits(b, q1 + 6, q2 - 1, 18)
+    status = ts.digits(b, q1 + 2, q1 + 5, 3)
+    sent = ts.digits(b, q1 + 6, q2 - 1, 18)
     if status < 0 or sent < 0:
         return False
     nums[3] = status
@@ -436,7 +353,7 @@ def _fields(b, s, e, q, h, rq, mid, tail, folds, fs, fe, fv, fx, nums, dur, mont
     for k in range(8):
         if tail[k + 1] == tail[k] + 1:  # an empty field
             return False
-    rl = _digits(b, tail[0] + 1, tail[1], 18)
+    rl = ts.digits(b, tail[0] + 1, tail[1], 18)
     if rl < 0:
         return False
     nums[2] = rl
@@ -449,13 +366,13 @@ def _fields(b, s, e, q, h, rq, mid, tail, folds, fs, fe, fv, fx, nums, dur, mont
             dot = i
             break
     if dot < 0:
-        whole = _digits(b, rt_s, rt_e, 15)
+        whole = ts.digits(b, rt_s, rt_e, 15)
         if whole < 0:
             return False
         dur[0] = float(whole)
     else:
-        whole = _digits(b, rt_s, dot, 9)
-        frac = _digits(b, dot + 1, rt_e, 6)
+        whole = ts.digits(b, rt_s, dot, 9)
+        frac = ts.digits(b, dot + 1, rt_e, 6)
         if whole < 0 or frac < 0:
             return False
         scale = 10 ** (rt_e - dot - 1)
