@@ -61,3 +61,42 @@ def test_read_head_survives_damage_after_the_first_lines(tmp_path: Path):
     path = tmp_path / "t.gz"
     path.write_bytes(gzip.compress(DATA)[:5_000])
     assert chunks.read_head(path, max_lines=3) == ["line 1", "line 2", "line 3"]
+
+
+def test_chunks_in_memory_equal_chunk_files(tmp_path: Path, monkeypatch):
+    """The tokenizers' in-memory chunks hold what the chunk files hold: the same cuts, line
+    numbers and text (CRLF, a lone CR, BOMs and invalid UTF-8 fixed the same way), no file left."""
+    monkeypatch.setattr(chunks, "_COMPRESSED_READ_BYTES", 4096)  # small blocks: many cuts
+    lines = [b"line %d %s" % (i, b"x" * (i % 300)) for i in range(1, 30001)]
+    lines[5] = b"\xef\xbb\xbfbom"
+    lines[7000] = b"caf\xe9 invalid"
+    lines[20000] = b"lone\rcr"
+    path = tmp_path / "x.log.gz"
+    path.write_bytes(gzip.compress(b"\r\n".join(lines) + b"\r\nlast"))
+    (tmp_path / "files").mkdir()
+    (tmp_path / "memory").mkdir()
+    files = [c for c in chunks.iter_chunks(path, tmp_path / "files", "t", 200_000) if isinstance(c, chunks.Chunk)]
+    memory = [c for c in chunks.iter_chunks(path, tmp_path / "memory", "t", 200_000, in_memory=True)
+              if isinstance(c, chunks.Chunk)]
+    assert len(files) > 10 and len(memory) == len(files)
+    for f, m in zip(files, memory):
+        assert m.path is None and m.text.tobytes() == f.path.read_bytes() and m.size == f.size
+        assert (m.index, m.first_line, m.n_lines, m.replaced_bytes) == (f.index, f.first_line, f.n_lines, f.replaced_bytes)
+    assert any(m.replaced_bytes for m in memory)
+    assert not list((tmp_path / "memory").iterdir())
+
+
+def test_in_memory_chunks_reuse_their_arrays_once_discarded(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(chunks, "_READ_BYTES", 50_000)
+    path = tmp_path / "x.log"
+    path.write_bytes(DATA)
+    first, second, *_ = (c for c in chunks.iter_chunks(path, tmp_path, "t", 100_000, in_memory=True)
+                         if isinstance(c, chunks.Chunk))
+    assert first.data.base is not second.data.base
+    first.discard()
+    first.discard()  # twice: still one free array, never handed to two chunks
+    (again, *_) = [c for c in chunks.iter_chunks(path, tmp_path, "t", 100_000, in_memory=True)
+                   if isinstance(c, chunks.Chunk)]
+    assert again.data.base is first.data.base
+    assert again.data.tobytes() == first.data.tobytes() == DATA[: again.size]
+    chunks.release_memory()

@@ -11,9 +11,10 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import threading
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -78,11 +79,109 @@ def _human(n: int) -> str:
 
 @dataclass(frozen=True)
 class Chunk:
+    """Whole lines of an object: plain UTF-8 text in a file, or in memory (`data`)."""
+
     index: int
-    path: Path  # plain UTF-8 text, whole lines
+    path: Path | None  # the chunk file; None when the chunk is in `data`
     first_line: int  # 1-based line number of the chunk's first line within the object
     n_lines: int  # physical lines in the chunk, blank ones included
     replaced_bytes: bool  # invalid UTF-8 was replaced with U+FFFD
+    # the text, when cut in memory (iter_chunks(..., in_memory=True)): a view of a pooled array
+    # with at least SLACK bytes after it, which the compiled tokenizers may use
+    data: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def text(self) -> Path | np.ndarray:
+        """Where the text is: what the compiled tokenizers read."""
+        return self.data if self.path is None else self.path
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.path is None else self.path.stat().st_size
+
+    def discard(self) -> None:
+        """Once parsed: delete the chunk file, or give the memory back to the pool."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+        elif self.data is not None:
+            _POOL.give(self.data.base)
+
+
+# Bytes an in-memory chunk's array holds beyond its text (for a final LF and 8-byte loads)
+SLACK = 16
+
+
+class _ArrayPool:
+    """Arrays for in-memory chunks, reused from chunk to chunk: a fresh array's pages cost more
+    to fault in (~0.5 us an audit event) than writing the chunk to a file and reading it back.
+    At most a few are in use at once (the chunks in flight); release() frees them all."""
+
+    def __init__(self) -> None:
+        self.free: list[np.ndarray] = []
+        self.lock = threading.Lock()
+
+    def take(self, size: int) -> np.ndarray:
+        with self.lock:
+            for i, array in enumerate(self.free):
+                if array.size >= size:
+                    return self.free.pop(i)
+        return np.empty(size, np.uint8)
+
+    def give(self, array: np.ndarray) -> None:
+        with self.lock:
+            if not any(a is array for a in self.free):  # a chunk discarded twice
+                self.free.append(array)
+
+    def release(self) -> None:
+        with self.lock:
+            self.free.clear()
+
+
+_POOL = _ArrayPool()
+
+
+def release_memory() -> None:
+    """Free the arrays kept for in-memory chunks (staging calls this when it is done)."""
+    _POOL.release()
+
+
+class _MemoryFile:
+    """The open in-memory chunk: the few file operations _Cutter uses, over a pooled array."""
+
+    def __init__(self, chunk_bytes: int) -> None:
+        # a chunk is cut at the first block that takes it to chunk_bytes: room for one more block
+        self.array = _POOL.take(chunk_bytes + max(_INFLATE_STEP_BYTES, _READ_BYTES) + SLACK)
+        self.pos = self.size = 0
+
+    def write(self, block: bytes) -> None:
+        end = self.pos + len(block)
+        if end + SLACK > self.array.size:  # a long line: grow
+            bigger = _POOL.take(2 * end + SLACK)
+            bigger[: self.size] = self.array[: self.size]
+            _POOL.give(self.array)
+            self.array = bigger
+        self.array[self.pos:end] = np.frombuffer(block, np.uint8)
+        self.pos = end
+        self.size = max(self.size, end)
+
+    def seek(self, pos: int) -> None:
+        self.pos = pos
+
+    def read(self) -> bytes:
+        out = self.array[self.pos:self.size].tobytes()
+        self.pos = self.size
+        return out
+
+    def truncate(self) -> None:
+        self.size = self.pos
+
+    def close(self) -> None:
+        """Closed without a chunk (discarded): the array goes back to the pool."""
+        _POOL.give(self.array)
+
+    def take(self) -> np.ndarray:
+        """The text, as a view of the array, which now belongs to the chunk."""
+        return self.array[: self.size]
 
 
 @dataclass(frozen=True)
@@ -174,15 +273,17 @@ def read_head(path: Path, max_lines: int = 50, max_bytes: int = 4 * 1024 * 1024)
 
 
 def iter_chunks(
-    path: Path, work_dir: Path, stem: str, chunk_bytes: int = CHUNK_BYTES
+    path: Path, work_dir: Path, stem: str, chunk_bytes: int = CHUNK_BYTES, *, in_memory: bool = False
 ) -> Iterator[Chunk | OverlongLine]:
-    """Yield chunk files (and overlong lines, which are in no chunk) in object order.
+    """Yield chunks (and overlong lines, which are in no chunk) in object order.
 
-    The caller deletes each chunk file once parsed. When the object cannot be read to the end
-    (a truncated or corrupt gzip), what was inflated before the damage is still yielded, then
-    ObjectReadError is raised.
+    Chunks are files in work_dir, or with in_memory, arrays: for the compiled tokenizers, which
+    read bytes, a file is a copy into the kernel and one out (~0.9 us of CPU an audit event).
+    The caller discards each chunk once parsed (Chunk.discard). When the object cannot be
+    read to the end (a truncated or corrupt gzip), what was inflated before the damage is still
+    yielded, then ObjectReadError is raised.
     """
-    state = _Cutter(work_dir, stem)
+    state = _Cutter(work_dir, stem, in_memory)
     try:
         for block in iter_blocks(path):
             yield from state.feed(block, final=False, chunk_bytes=chunk_bytes)
@@ -203,11 +304,11 @@ class _Cutter:
     block. The partial line at a cut (or an overlong line) is read back from the file.
     """
 
-    def __init__(self, work_dir: Path, stem: str) -> None:
-        self.work_dir, self.stem = work_dir, stem
+    def __init__(self, work_dir: Path, stem: str, in_memory: bool = False) -> None:
+        self.work_dir, self.stem, self.in_memory = work_dir, stem, in_memory
         self.index = 0
         self.next_line = 1  # line number of the open chunk's first line
-        self.file: BinaryIO | None = None
+        self.file: BinaryIO | _MemoryFile | None = None
         self.size = 0  # bytes in the open chunk file
         self.newlines = 0  # newlines in the open chunk file
         self.line_start = 0  # offset of the line still being written
@@ -250,7 +351,8 @@ class _Cutter:
 
     def _write(self, block: bytes, chunk_bytes: int) -> Iterator[Chunk | OverlongLine]:
         if self.file is None:
-            self.file = (self.work_dir / f"{self.stem}-{self.index:05d}.txt").open("w+b")
+            self.file = _MemoryFile(chunk_bytes) if self.in_memory else \
+                (self.work_dir / f"{self.stem}-{self.index:05d}.txt").open("w+b")
         self.file.write(block)
         last_nl = block.rfind(b"\n")
         if last_nl >= 0:
@@ -273,10 +375,11 @@ class _Cutter:
     def discard(self) -> None:
         """Close and delete the open chunk file, if any."""
         if self.file is not None:
-            path = Path(self.file.name)
+            path = None if self.in_memory else Path(self.file.name)
             self.file.close()
             self.file = None
-            path.unlink(missing_ok=True)
+            if path is not None:
+                path.unlink(missing_ok=True)
 
     def _take_partial_line(self) -> bytes:
         """Remove the unfinished last line from the open file and return its bytes."""
@@ -290,12 +393,10 @@ class _Cutter:
 
     def _close(self, *, ends_with_newline: bool) -> Chunk:
         assert self.file is not None
-        path = Path(self.file.name)
-        self.file.close()
-        self.file = None
         replaced, self.replaced = self.replaced, False
         if not self.ascii:
-            body = path.read_bytes()
+            self.file.seek(0)
+            body = self.file.read()
             # DuckDB drops a BOM at the start of a chunk file only: dropped everywhere, a line's
             # records do not depend on where the chunks were cut
             fixed = body.replace(_BOM, b"")
@@ -306,9 +407,17 @@ class _Cutter:
                 fixed = fixed.decode("utf-8", "replace").encode("utf-8")
                 replaced = True
             if fixed != body:
-                path.write_bytes(fixed)
+                self.file.seek(0)
+                self.file.truncate()
+                self.file.write(fixed)
+        if isinstance(self.file, _MemoryFile):
+            path, data = None, self.file.take()
+        else:
+            path, data = Path(self.file.name), None
+            self.file.close()
+        self.file = None
         n_lines = self.newlines + (0 if ends_with_newline else 1)
-        chunk = Chunk(self.index, path, self.next_line, n_lines, replaced)
+        chunk = Chunk(self.index, path, self.next_line, n_lines, replaced, data)
         self.next_line += n_lines
         self.index += 1
         self.size = self.newlines = self.line_start = 0

@@ -88,10 +88,11 @@ class _Buffers(threading.local):
 _buffers = _Buffers()
 
 
-def tokenize_file(path: Path, first_line: int, n_lines: int) -> Tokenized:
-    """Tokenize a chunk file of `n_lines` whole UTF-8 lines, the first being line `first_line`."""
+def tokenize_file(path: Path | np.ndarray, first_line: int, n_lines: int) -> Tokenized:
+    """Tokenize a chunk (its file, or its text) of `n_lines` whole UTF-8 lines, the first being line
+    `first_line`."""
     buf = _buffers
-    buf.ensure(path.stat().st_size, n_lines)
+    buf.ensure(ts.chunk_size(path), n_lines)
     data = ts.read_chunk(path, buf.data)
     n_events = ts.index(data, _STRUCTURAL, buf.events)
     count, n_fallback = _scan(data, buf.events, n_events, buf.ints, buf.duration, buf.offsets, buf.valid,

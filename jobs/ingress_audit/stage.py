@@ -242,7 +242,7 @@ class _Parsers:
         self.con = db.connect(spill_dir, threads=1)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parse")
         self.local = threading.local()
-        self.max_pending = workers + 1  # bounds the chunk files waiting on disk
+        self.max_pending = workers + 1  # bounds the chunks waiting, on disk or in memory
         self.pending: deque[tuple[ObjectReport, str | None, list[Future]]] = deque()
         self.in_flight: deque[Future] = deque()
         self.discarded: set[int] = set()  # id() of reports whose records must not count
@@ -250,6 +250,7 @@ class _Parsers:
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.con.close()
+        chunks.release_memory()  # the in-memory chunks' arrays: not needed by the controls
 
     def done_now(self, report: ObjectReport, manifest_key: str | None = None) -> None:
         self.pending.append((report, manifest_key, []))
@@ -259,7 +260,9 @@ class _Parsers:
         futures: list[Future] = []
         self.pending.append((report, key, futures))
         try:
-            for piece in chunks.iter_chunks(path, work_dir, key, chunk_bytes):
+            # the compiled tokenizers read the chunk from memory; the SQL, from a file
+            in_memory = fast and fmt.tokenizer is not None and _TOKENIZE
+            for piece in chunks.iter_chunks(path, work_dir, key, chunk_bytes, in_memory=in_memory):
                 if isinstance(piece, chunks.OverlongLine):
                     futures.append(self.pool.submit(self._reject_overlong, report, key, fmt, piece))
                     continue
@@ -336,7 +339,7 @@ class _Parsers:
             if stats is None:
                 stats = _copy(cur, _chunk_sql(report, fmt, chunk), tmp)
         finally:
-            chunk.path.unlink(missing_ok=True)
+            chunk.discard()
         read, rejected, days = stats[0], stats[1], sorted(stats[2] or [])
         files = self._file_by_day(cur, tmp, table_dir, stem, days)
         return {"read": read, "parsed": read - rejected, "rejected": rejected,
@@ -352,9 +355,9 @@ class _Parsers:
         """
         tokenizer = _tokenizer(fmt)
         try:
-            tok = tokenizer.tokenize_file(chunk.path, chunk.first_line, chunk.n_lines)
+            tok = tokenizer.tokenize_file(chunk.text, chunk.first_line, chunk.n_lines)
         finally:
-            chunk.path.unlink(missing_ok=True)
+            chunk.discard()
         rows = tokenized_parquet.table(fmt, report.object, report.cluster, tok.columns, tok.accepted)
         if len(tok.fallback_lines):
             source = f"WITH raw AS (SELECT line, text FROM handed_back WHERE {_NOT_BLANK}) SELECT * FROM ({fmt.sql})"

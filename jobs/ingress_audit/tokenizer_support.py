@@ -41,19 +41,31 @@ class Tokenized:
         return len(self.columns["line"])
 
 
-def read_chunk(path: Path, data: np.ndarray) -> np.ndarray:
-    """The chunk file's bytes in `data` (at least its size + 1), ending with LF: the view.
+def read_chunk(text: Path | np.ndarray, data: np.ndarray) -> np.ndarray:
+    """A chunk's bytes, ending with LF, with 8 bytes to spare after it (for 8-byte loads).
 
-    (Readers that load 8 bytes at a time need `data` to have 8 more bytes than that.)"""
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        got = f.readinto(memoryview(data)[:size])
-    if got != size:
-        raise OSError(f"{path}: read {got} of {size} bytes")
+    A chunk file is read into `data` (at least its size + 9); a chunk in memory (a view of a
+    pooled array with chunks.SLACK bytes after it) is used where it is, without a copy.
+    """
+    if isinstance(text, Path):
+        size = text.stat().st_size
+        with text.open("rb") as f:
+            got = f.readinto(memoryview(data)[:size])
+        if got != size:
+            raise OSError(f"{text}: read {got} of {size} bytes")
+    else:
+        size = text.size
+        data = text.base if text.base is not None else text
+        if data.size < size + 9:
+            raise ValueError("an in-memory chunk without room after its text")
     if size and data[size - 1] != LF:
         data[size] = LF
         size += 1
     return data[:size]
+
+
+def chunk_size(text: Path | np.ndarray) -> int:
+    return text.stat().st_size if isinstance(text, Path) else text.size
 
 
 def string_array(count: int, offsets: np.ndarray, data: np.ndarray, valid: np.ndarray | None,
