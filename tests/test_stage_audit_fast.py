@@ -16,7 +16,7 @@ from ingress_audit import chunks, formats, pipeline, stage
 from ingress_audit.resources import queries_dir
 
 from .real_samples import REAL_SAMPLES, sample
-from .test_stage import audit_line, by_name, stage_folder
+from .test_stage import audit_line, by_name, nginx_line, stage_folder
 
 AUDIT = formats.builtin("k8s-audit")
 
@@ -159,6 +159,22 @@ def test_sniffing_audit_objects_skips_the_traefik_query():
     assert formats.count_parsed(traefik, head, con) == 0
     candidates = [stage.Candidate(formats.builtin(k)) for k in formats.builtin_kinds()]
     assert stage._sniff(head, candidates, "audit.log", duckdb.connect()).kind == "k8s-audit"
+
+
+def test_sniffing_takes_the_tokenizers_word_only_when_it_takes_every_line():
+    """When the compiled tokenizer takes every sampled line, sniffing skips the format's query:
+    the SQL would parse them all. One line it hands back, and the query decides."""
+    candidates = [stage.Candidate(formats.builtin(k)) for k in formats.builtin_kinds()]
+    closed = duckdb.connect()
+    closed.close()  # any query fails: only the tokenizer can answer
+    for head, kind in (([audit_line(i) for i in range(5)], "k8s-audit"), ([nginx_line(i) for i in range(5)], "ingress-nginx")):
+        assert stage._sniff(head, candidates, "x.log", closed).kind == kind
+    # an offset the SQL reads and the tokenizer leaves to it
+    odd = json.loads(audit_line(9))
+    odd["requestReceivedTimestamp"] = "2026-11-17T11:00:00+01:00"
+    head = [audit_line(i) for i in range(5)] + [json.dumps(odd)]
+    assert stage._sniff(head, candidates, "x.log", closed) is None
+    assert stage._sniff(head, candidates, "x.log", duckdb.connect()).kind == "k8s-audit"
 
 
 # --- type coercions: where read_json and json_transform could differ, the fast result must

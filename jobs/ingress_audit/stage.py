@@ -28,6 +28,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from . import chunks, db, formats, schema, tokenized_parquet
@@ -218,7 +219,7 @@ def _sniff(head: list[str], candidates: list[Candidate], key: str, con: duckdb.D
         if cand.format.json_lines != json_like:  # a cheap first cut: JSON or text
             continue
         try:
-            score = formats.count_parsed(cand.format, head, con)
+            score = len(head) if _tokenizer_takes_all(cand.format, head) else formats.count_parsed(cand.format, head, con)
         except duckdb.Error:
             continue
         if score > best_score:
@@ -226,6 +227,21 @@ def _sniff(head: list[str], candidates: list[Candidate], key: str, con: duckdb.D
         if score == len(head):  # nothing can beat every line, and earlier candidates win ties
             break
     return best
+
+
+def _tokenizer_takes_all(fmt: Format, head: list[str]) -> bool:
+    """Whether the format's compiled tokenizer takes every one of these lines.
+
+    Then the format's SQL parses every one too (the tokenizer takes only lines the SQL parses,
+    to the same row), so sniffing skips its query: ~13 ms an object, a third of the fixed cost
+    of staging 1 M nginx lines in 28 objects.
+    """
+    if not (fmt.tokenizer and _TOKENIZE and head):
+        return False
+    text = "\n".join(head).encode()
+    array = np.zeros(len(text) + chunks.SLACK, np.uint8)  # the room after the text it may use
+    array[: len(text)] = np.frombuffer(text, np.uint8)
+    return _tokenizer(fmt).tokenize_file(array[: len(text)], 1, len(head)).accepted == len(head)
 
 
 # --- the parse workers --------------------------------------------------------------------
