@@ -158,8 +158,9 @@ class _Buffers(threading.local):
             # + a final LF when the chunk lacks one, and 8 bytes _string_at may load past the LF
             self.data = np.zeros(self.capacity + 9, np.uint8)
             # column c's text from c * capacity: unescaping and compacting never lengthen a value
-            self.text = np.empty(_N_STR * self.capacity, np.uint8)
-            self.item_text = np.empty(_N_LIST * self.capacity, np.uint8)
+            # (+ 8: _put_string may write 7 bytes past a value)
+            self.text = np.empty(_N_STR * self.capacity + 8, np.uint8)
+            self.item_text = np.empty(_N_LIST * self.capacity + 8, np.uint8)
             items = self.capacity // 3 + 16  # a list item takes at least 3 bytes: "",
             self.item_offsets = np.empty((_N_LIST, items + 1), np.int32)
             self.item_valid = np.empty((_N_LIST, items), np.bool_)
@@ -606,7 +607,7 @@ def _escaped_char(b, i, unescape):  # pragma: no cover - compiled
 def _put_string(out, o, b, start, end, flags, unescape):  # pragma: no cover - compiled
     """Copy the checked string b[start:end] into out at o, unescaped; returns the new end."""
     if not flags & _ESCAPED:
-        ts.copy(out, o, b, start, end - start)
+        ts.copy_short(out, o, b, start, end - start)
         return o + end - start
     i = start
     while i < end:
@@ -680,8 +681,8 @@ def _scan(b, ints, int_valid, offsets, valid, text, list_offsets, list_valid, it
           key_action, plain, prefix, event, kinds, contexts, slots, vs, ve, vf, code, col_slot):  # pragma: no cover - compiled
     """Read every line of b (which ends with LF): accepted lines into the column buffers, the
     others into the fallback buffers. Returns (accepted, handed back)."""
-    stride = text.size // _N_STR
-    item_stride = item_text.size // _N_LIST
+    stride = (text.size - 8) // _N_STR
+    item_stride = (item_text.size - 8) // _N_LIST
     max_lines = ints.shape[1]
     offsets[:, 0] = 0
     list_offsets[:, 0] = 0

@@ -241,7 +241,11 @@ def _tokenizer_takes_all(fmt: Format, head: list[str]) -> bool:
     text = "\n".join(head).encode()
     array = np.zeros(len(text) + chunks.SLACK, np.uint8)  # the room after the text it may use
     array[: len(text)] = np.frombuffer(text, np.uint8)
-    return _tokenizer(fmt).tokenize_file(array[: len(text)], 1, len(head)).accepted == len(head)
+    try:
+        return _tokenizer(fmt).tokenize_file(array[: len(text)], 1, len(head)).accepted == len(head)
+    except Exception:  # noqa: BLE001 - the SQL decides; parsing the object reports the failure
+        log.debug("the %s tokenizer failed on an object's first lines", fmt.kind, exc_info=True)
+        return False
 
 
 # --- the parse workers --------------------------------------------------------------------

@@ -121,6 +121,31 @@ def load8(typingctx, src, start):
     return types.uint64(src, start), codegen
 
 
+@intrinsic
+def store8(typingctx, dst, start, value):
+    """Store a uint64 as 8 little-endian bytes of a uint8 array from `start` (unaligned, unchecked)."""
+    def codegen(context, builder, signature, args):
+        dst_array = context.make_array(signature.args[0])(context, builder, args[0])
+        pointer = builder.bitcast(builder.gep(dst_array.data, [args[1]]), ir.IntType(64).as_pointer())
+        builder.store(args[2], pointer, align=1)
+        return context.get_dummy_value()
+    return types.none(dst, start, types.uint64), codegen
+
+
+@numba.njit(inline="always")
+def copy_short(dst, dst_start, src, src_start, length):  # pragma: no cover - compiled
+    """copy() for the short fields most are: 8 bytes at a time, without a call to memcpy. It
+    reads and writes up to 7 bytes past the field: both arrays must have them to spare (what
+    it writes there is overwritten by the next field, or lies past every column's end)."""
+    if length > 64:
+        copy(dst, dst_start, src, src_start, length)
+        return
+    k = 0
+    while k < length:
+        store8(dst, dst_start + k, load8(src, src_start + k))
+        k += 8
+
+
 _LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
 
 
