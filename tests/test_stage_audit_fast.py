@@ -222,3 +222,30 @@ def test_a_line_longer_than_the_fast_readers_limit_is_still_parsed(tmp_path: Pat
     (root / "audit.log").write_text("\n".join([audit_line(0), json.dumps(long_event)]) + "\n")
     (o,) = stage_folder(tmp_path / "a", tmp_path / "cache").objects
     assert (o.records_read, o.records_parsed, o.records_rejected) == (2, 2, 0)
+
+
+# --- lines that once broke or escaped staging (found by test_audit_tokenizer.py's helper) -----
+
+
+@pytest.mark.parametrize("tokenize", [True, False])
+def test_a_far_future_year_and_empty_batches_are_rejects_not_lost(tmp_path: Path, monkeypatch, tokenize: bool):
+    """A year DuckDB reads but no day folder can name rejected the whole object; an EventList
+    without items vanished (nothing to unnest). Both are rejects with a reason now."""
+    monkeypatch.setattr(stage, "_TOKENIZE", tokenize)
+    far = json.loads(audit_line(3))
+    far["requestReceivedTimestamp"] = "12026-11-17T08:00:00Z"
+    empty = json.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": []})
+    itemless = json.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1"})
+    lines = [audit_line(1), json.dumps(far), empty, itemless, audit_line(2)]
+    root = tmp_path / "a" / "2026" / "11" / "17"
+    root.mkdir(parents=True)
+    (root / "audit.log").write_text("\n".join(lines) + "\n")
+    staged = stage_folder(tmp_path / "a", tmp_path / "cache")
+    (o,) = staged.objects
+    assert (o.records_read, o.records_parsed, o.records_rejected, o.error) == (5, 2, 3, None)
+    con = pipeline.open_period(staged, tmp_path / "cache")
+    rejects = con.execute("SELECT line, reason, raw FROM rejects ORDER BY line").fetchall()
+    assert rejects == [(2, "timestamp outside the years 1-9999", json.dumps(far)),
+                       (3, "an EventList with no items, or inside another EventList", empty),
+                       (4, "an EventList with no items, or inside another EventList", itemless)]
+    assert con.execute("SELECT list(line ORDER BY line) FROM audit_events").fetchone()[0] == [1, 5]

@@ -469,6 +469,9 @@ _TOKENIZE = os.environ.get("INGRESS_AUDIT_TOKENIZER", "on").strip().lower() not 
 # with DuckDB 2.0: a longer line is still read; were it refused, the query would fail and the
 # exact parser, which takes lines up to chunks.MAX_LINE_BYTES, would parse the chunk.
 _FAST_MAX_LINE_BYTES = 16 * 1024 * 1024
+# The timestamps a record can have: its day names a folder and a Python date (DuckDB reads years
+# up to 294247: "12026-11-17T08:00:00Z" once made a whole object fail)
+_FILEABLE = "p.ts >= TIMESTAMPTZ '0001-01-01 00:00:00+00' AND p.ts < TIMESTAMPTZ '10000-01-01 00:00:00+00'"
 # UTC day by integer epoch arithmetic: date_trunc on TIMESTAMPTZ goes through ICU (slower)
 _DAY = "(DATE '1970-01-01' + CAST(epoch_us(ts) // 86400000000 AS INTEGER))"
 # Hive's name for a NULL partition value: files of rejects only (no timestamp to file them by)
@@ -502,6 +505,8 @@ def _chunk_sql(report: ObjectReport, fmt: Format, chunk: chunks.Chunk, *, fast: 
     for col in table.columns:
         if col.name in constants:
             cols.append(f'{constants[col.name]} AS "{col.name}"')
+        elif col.name == "ts":  # a record is filed under its UTC day: one it cannot be is a reject
+            cols.append(f'CASE WHEN {_FILEABLE} THEN CAST(p.ts AS TIMESTAMPTZ) END AS ts')
         elif col.name in parsed:
             cols.append(f'CAST(p."{col.name}" AS {col.type}) AS "{col.name}"')
     if "source_kind" not in table.column_names():  # audit_events: kept for the rejects view
@@ -515,9 +520,12 @@ def _chunk_sql(report: ObjectReport, fmt: Format, chunk: chunks.Chunk, *, fast: 
     return f"""
         SELECT
             {", ".join(cols)},
-            -- a safety net under every format: a row without a timestamp is never a record
-            coalesce(p.reject_reason, CASE WHEN p.ts IS NULL THEN 'no timestamp' END) AS reject_reason,
-            CASE WHEN p.reject_reason IS NOT NULL OR p.ts IS NULL THEN left(p.text, {schema.RAW_TRUNCATE}) END AS raw
+            -- a safety net under every format: a row without a timestamp (or with one beyond the
+            -- years a day folder can name) is never a record
+            coalesce(p.reject_reason, CASE WHEN p.ts IS NULL THEN 'no timestamp'
+                                           WHEN NOT ({_FILEABLE}) THEN 'timestamp outside the years 1-9999' END) AS reject_reason,
+            CASE WHEN p.reject_reason IS NOT NULL OR p.ts IS NULL OR NOT ({_FILEABLE})
+                 THEN left(p.text, {schema.RAW_TRUNCATE}) END AS raw
         FROM ({source}) AS p
     """
 

@@ -30,8 +30,10 @@ WITH parsed AS (
 ),
 items AS (
     -- an EventList yields its items, anything else itself: one reference to `parsed`, so DuckDB
-    -- does not materialize it for a UNION
-    SELECT line, text, e, unnest(CASE WHEN e.kind = 'EventList' THEN e.items ELSE [NULL::JSON] END) AS item
+    -- does not materialize it for a UNION. A batch without items is itself (a reject in the tail):
+    -- unnesting nothing would drop its line without a trace.
+    SELECT line, text, e,
+        unnest(CASE WHEN e.kind = 'EventList' AND len(e.items) > 0 THEN e.items ELSE [NULL::JSON] END) AS item
     FROM parsed
 ),
 events AS (

@@ -16,8 +16,8 @@ SELECT
     text,
     CASE
         -- a batch left over: any batch line in k8s_audit_fast.sql (staging then re-parses the chunk
-        -- with this file), here only a batch inside a batch
-        WHEN e.kind = 'EventList' THEN 'an EventList where single events were expected'
+        -- with k8s_audit.sql), there a batch without items or inside a batch
+        WHEN e.kind = 'EventList' THEN 'an EventList with no items, or inside another EventList'
         -- json_valid only for the rows the one parse could not read: it names the reason
         WHEN e IS NULL THEN CASE WHEN json_valid(text) THEN 'JSON but not an object' ELSE 'not JSON' END
         WHEN e.kind IS DISTINCT FROM 'Event' AND (e.auditID IS NULL OR e.verb IS NULL)
