@@ -28,6 +28,7 @@ from botocore.exceptions import (
 
 from .cache import CHUNK, Outcome, UnsafeKey, read_sidecar, s3_entry, stream_to_temp, write_json_atomic
 from .errors import ConfigError
+from .switches import env_switch
 
 if TYPE_CHECKING:
     from .sources import ObjectRef
@@ -102,7 +103,8 @@ def make_s3_client(
     if read_timeout is None:
         read_timeout = _seconds("INGRESS_AUDIT_S3_READ_TIMEOUT", 60.0)
     if path_style is None:
-        path_style = os.environ.get("INGRESS_AUDIT_S3_PATH_STYLE", "").strip().lower() in {"1", "true", "yes", "on"}
+        path_style = env_switch("INGRESS_AUDIT_S3_PATH_STYLE", False)
+    env_switch(ETAG_MD5_ENV, True)  # read per object later: a bad value stops the run here, before any download
     retries: dict = {"mode": os.environ.get("AWS_RETRY_MODE") or "adaptive"}
     env_attempts = os.environ.get("AWS_MAX_ATTEMPTS")
     try:
@@ -254,7 +256,7 @@ def _md5_checkable(etag: str | None, response: dict) -> bool:
     """Whether the ETag is the MD5 of the bytes. AWS: single-part, not SSE-KMS / DSSE-KMS / SSE-C.
     Some S3-compatible stores (MinIO with encryption, some gateways) return 32-hex ETags that
     are not an MD5: INGRESS_AUDIT_S3_ETAG_MD5=false turns the check off for them."""
-    if os.environ.get(ETAG_MD5_ENV, "").strip().lower() in {"0", "false", "no", "off"}:
+    if not env_switch(ETAG_MD5_ENV, True):
         return False
     kms = str(response.get("ServerSideEncryption") or "").startswith("aws:kms")  # aws:kms, aws:kms:dsse
     return bool(etag and _MD5_ETAG.fullmatch(etag) and not kms and not response.get("SSECustomerAlgorithm"))

@@ -36,6 +36,7 @@ from .errors import ConfigError
 from .formats import Format
 from .period import Period
 from .progress import Progress
+from .switches import env_switch
 from .sources import FetchedObject
 
 log = logging.getLogger(__name__)
@@ -463,7 +464,7 @@ if not _COMPRESSION.replace("_", "").isalnum():
 _PARQUET = f"(FORMAT parquet, COMPRESSION {_COMPRESSION})"
 # INGRESS_AUDIT_TOKENIZER=off parses every line with the formats' SQL: the same rows, slower
 # (for comparing the two, and a way out should the compiled tokenizer fail on some machine).
-_TOKENIZE = os.environ.get("INGRESS_AUDIT_TOKENIZER", "on").strip().lower() not in {"off", "false", "0", "no"}
+_TOKENIZE = env_switch("INGRESS_AUDIT_TOKENIZER", True)
 # The line limit given to the fast parsers (read_json's maximum_object_size): its buffers are sized
 # by it (64 MiB cost 40 MB more peak memory per worker than 16 MiB on a 64 MiB chunk). Measured
 # with DuckDB 2.0: a longer line is still read; were it refused, the query would fail and the
