@@ -1,5 +1,6 @@
 """What the compiled tokenizers (nginx_tokenizer, audit_tokenizer) share: numba's cache folder,
-their result, reading a chunk file into a reused buffer, a memcpy, and Arrow arrays over buffers.
+their result, reading a chunk, a memcpy and 8-byte loads and stores, Arrow arrays over their
+buffers, and date arithmetic.
 """
 
 from __future__ import annotations
@@ -8,8 +9,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# numba compiles the tokenizers on first use (~10 s each) and keeps the machine code beside their
-# files, or where NUMBA_CACHE_DIR says. It refuses a read-only folder (a container's root file
+# numba compiles the tokenizers on first use (10-15 s each) and keeps the machine code beside their
+# files, or where NUMBA_CACHE_DIR says. It keys that code by the tokenizer's own file only: after
+# changing a compiled function here, touch nginx_tokenizer.py and audit_tokenizer.py too (an
+# installed package's files all change together). It refuses a read-only folder (a container's root file
 # system): then the temporary folder. numba reads the setting when imported.
 if "NUMBA_CACHE_DIR" not in os.environ and not os.access(os.path.dirname(__file__), os.W_OK):
     os.environ["NUMBA_CACHE_DIR"] = os.path.join(os.environ.get("TMPDIR", "/tmp"), "ingress-audit-numba")
@@ -56,8 +59,8 @@ def read_chunk(text: Path | np.ndarray, data: np.ndarray) -> np.ndarray:
     else:
         size = text.size
         data = text.base if text.base is not None else text
-        if data.size < size + 9:
-            raise ValueError("an in-memory chunk without room after its text")
+        if data.size < size + 9 or data.ctypes.data != text.ctypes.data:
+            raise ValueError("an in-memory chunk must be the start of an array with room after its text")
     if size and data[size - 1] != LF:
         data[size] = LF
         size += 1
@@ -68,13 +71,12 @@ def chunk_size(text: Path | np.ndarray) -> int:
     return text.stat().st_size if isinstance(text, Path) else text.size
 
 
-def string_array(count: int, offsets: np.ndarray, data: np.ndarray, valid: np.ndarray | None,
-                 arrow_type: pa.DataType = pa.string()) -> pa.Array:
+def string_array(count: int, offsets: np.ndarray, data: np.ndarray, valid: np.ndarray | None) -> pa.Array:
     """An Arrow string array over a tokenizer's buffers, without copying them."""
     end = int(offsets[count])
     bitmap = None if valid is None else validity(count, valid)
-    return pa.Array.from_buffers(arrow_type, count, [bitmap, pa.py_buffer(offsets[: count + 1]),
-                                                     pa.py_buffer(data[:end])])
+    return pa.Array.from_buffers(pa.string(), count, [bitmap, pa.py_buffer(offsets[: count + 1]),
+                                                      pa.py_buffer(data[:end])])
 
 
 def validity(count: int, valid: np.ndarray) -> pa.Buffer | None:
