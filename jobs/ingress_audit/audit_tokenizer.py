@@ -108,16 +108,17 @@ STRING_COLUMNS = (
     "request_object", "response_object",
 )
 _N_STR = len(STRING_COLUMNS)
-# column -> the slot it copies, where it is one slot's value as it is (the others are computed)
+# column -> the slot it copies, where it is one slot's value as it is (user, source_ip, reason
+# and impersonated_by are computed; api_group is '' where its slot is absent)
 _PLAIN = np.full(_N_STR, -1, np.int64)
 for _col, _slot in {"audit_id": _AUDIT_ID, "stage": _STAGE, "level": _LEVEL, "verb": _VERB,
                     "user_agent": _USER_AGENT, "resource": _RESOURCE, "subresource": _SUBRESOURCE,
                     "api_version": _OBJ_API_VERSION, "namespace": _NAMESPACE, "name": _NAME,
-                    "request_uri": _REQUEST_URI, "decision": _DECISION}.items():
+                    "request_uri": _REQUEST_URI, "decision": _DECISION, "api_group": _API_GROUP,
+                    "request_object": _REQUEST_OBJECT, "response_object": _RESPONSE_OBJECT}.items():
     _PLAIN[STRING_COLUMNS.index(_col)] = _slot
-_C_USER, _C_SOURCE_IP, _C_API_GROUP, _C_REASON, _C_IMPERSONATED_BY, _C_REQUEST_OBJECT, _C_RESPONSE_OBJECT = (
-    STRING_COLUMNS.index(c) for c in ("user", "source_ip", "api_group", "reason", "impersonated_by",
-                                      "request_object", "response_object"))
+_C_USER, _C_SOURCE_IP, _C_API_GROUP, _C_REASON, _C_IMPERSONATED_BY = (
+    STRING_COLUMNS.index(c) for c in ("user", "source_ip", "api_group", "reason", "impersonated_by"))
 LIST_COLUMNS = ("groups", "source_ips")
 _N_LIST = len(LIST_COLUMNS)
 
@@ -219,11 +220,7 @@ def tokenize_file(path: Path | np.ndarray, first_line: int, n_lines: int) -> Tok
         columns[name] = pa.Array.from_buffers(pa.list_(pa.string()), count,
                                               [ts.validity(count, buf.list_valid[k]),
                                                pa.py_buffer(buf.list_offsets[k, :count + 1])], children=[items])
-    return Tokenized(
-        columns=columns,
-        fallback_lines=pa.array(buf.fb_line[:n_fallback] + first_line),
-        fallback_text=ts.string_array(n_fallback, buf.fb_offsets, buf.fb_text, None),
-    )
+    return ts.handed_back(columns, first_line, n_fallback, buf.fb_line, buf.fb_offsets, buf.fb_text)
 
 
 # --- Reading one line --------------------------------------------------------------------------
@@ -734,21 +731,16 @@ def _scan(b, ints, int_valid, offsets, valid, text, list_offsets, list_valid, it
                 col_slot[c] = plain[c]
             col_slot[_C_USER] = _IMP_NAME if vf[_IMP_NAME] != 0 else _USER_NAME
             col_slot[_C_IMPERSONATED_BY] = _USER_NAME if vf[_IMP_NAME] != 0 else -1
-            col_slot[_C_API_GROUP] = _API_GROUP
             col_slot[_C_REASON] = _AUTHZ_REASON if vf[_AUTHZ_REASON] != 0 and ve[_AUTHZ_REASON] > vs[_AUTHZ_REASON] \
                 else _STATUS_REASON
-            col_slot[_C_REQUEST_OBJECT] = _REQUEST_OBJECT
-            col_slot[_C_RESPONSE_OBJECT] = _RESPONSE_OBJECT
-            col_slot[_C_SOURCE_IP] = -1
             for c in range(_N_STR):
                 o = offsets[c, count]
                 s = col_slot[c]
                 row = c * stride
                 if c == _C_SOURCE_IP:  # sourceIPs[1]
-                    first_s, first_e = _first_item(b, vs[_SOURCE_IPS], vf[_SOURCE_IPS])
+                    first_s, first_e, f = _first_item(b, vs[_SOURCE_IPS], vf[_SOURCE_IPS])
                     valid[c, count] = first_s >= 0
                     if first_s >= 0:
-                        f = _string_at(b, first_s)[1]
                         o = _put_string(text, row + o, b, first_s, first_e, f, unescape) - row
                 elif s < 0 or vf[s] == 0:
                     valid[c, count] = c == _C_API_GROUP  # coalesce(apiGroup, '')
@@ -771,11 +763,7 @@ def _scan(b, ints, int_valid, offsets, valid, text, list_offsets, list_valid, it
                 list_offsets[k, count + 1] = n_items
             count += 1
         else:
-            fb_line[n_fallback] = index
-            o = fb_offsets[n_fallback]
-            ts.copy(fb_text, o, b, start, end - start)
-            fb_offsets[n_fallback + 1] = o + end - start
-            n_fallback += 1
+            n_fallback = ts.hand_back(fb_line, fb_offsets, fb_text, n_fallback, index, b, start, end)
         start = end + 1
         index += 1
     return count, n_fallback
@@ -783,14 +771,15 @@ def _scan(b, ints, int_valid, offsets, valid, text, list_offsets, list_valid, it
 
 @numba.njit(nogil=True, cache=True, _nrt=False)
 def _first_item(b, i, flags):  # pragma: no cover - compiled
-    """The span of the first item of the checked list at i, when it is a string, else (-1, -1)."""
+    """The span and flags of the first item of the checked list at i, when it is a string, else
+    (-1, -1, 0)."""
     if flags == 0:
-        return -1, -1
+        return -1, -1, 0
     i = _ws(b, i + 1)
     if b[i] != _QUOTE:
-        return -1, -1  # [] or [null, …]
-    end = _string_at(b, i + 1)[0]
-    return i + 1, end
+        return -1, -1, 0  # [] or [null, …]
+    end, f = _string_at(b, i + 1)
+    return i + 1, end, f
 
 
 @numba.njit(nogil=True, cache=True, _nrt=False)

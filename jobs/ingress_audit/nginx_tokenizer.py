@@ -110,11 +110,7 @@ def tokenize_file(path: Path | np.ndarray, first_line: int, n_lines: int) -> Tok
     for f, name in enumerate(STRING_COLUMNS):
         text = buf.text[f * buf.capacity:(f + 1) * buf.capacity]
         columns[name] = ts.string_array(count, buf.offsets[f], text, buf.valid[f])
-    return Tokenized(
-        columns=columns,
-        fallback_lines=pa.array(buf.fb_line[:n_fallback] + first_line),
-        fallback_text=ts.string_array(n_fallback, buf.fb_offsets, buf.fb_text, None),
-    )
+    return ts.handed_back(columns, first_line, n_fallback, buf.fb_line, buf.fb_offsets, buf.fb_text)
 
 
 # _nrt=False: no reference counting of the arrays passed from function to function (numba's
@@ -165,11 +161,7 @@ def _scan(b, events, n_events, ints, duration, offsets, valid, text, fb_line, fb
                 offsets[f, count + 1] = o
             count += 1
         else:
-            fb_line[n_fallback] = index
-            o = fb_offsets[n_fallback]
-            ts.copy(fb_text, o, b, start, end - start)
-            fb_offsets[n_fallback + 1] = o + end - start
-            n_fallback += 1
+            n_fallback = ts.hand_back(fb_line, fb_offsets, fb_text, n_fallback, index, b, start, end)
         start = end + 1
         index += 1
         j += 1

@@ -67,6 +67,13 @@ def read_chunk(text: Path | np.ndarray, data: np.ndarray) -> np.ndarray:
     return data[:size]
 
 
+def handed_back(columns: dict[str, pa.Array], first_line: int, n_fallback: int, fb_line: np.ndarray,
+                fb_offsets: np.ndarray, fb_text: np.ndarray) -> Tokenized:
+    """The Tokenized of a chunk: its columns, and the lines hand_back() gave back."""
+    return Tokenized(columns=columns, fallback_lines=pa.array(fb_line[:n_fallback] + first_line),
+                     fallback_text=string_array(n_fallback, fb_offsets, fb_text, None))
+
+
 def chunk_size(text: Path | np.ndarray) -> int:
     return text.stat().st_size if isinstance(text, Path) else text.size
 
@@ -156,6 +163,16 @@ def zero_bytes(x):  # pragma: no cover - compiled
     """0x80 in each byte of x that is zero, else 0: exact (no borrow from byte to byte), so the
     lowest set bit is the first zero byte (SWAR: eight bytes tested at once)."""
     return ~(((x & _LOW7) + _LOW7) | x | _LOW7)
+
+
+@numba.njit(inline="always")
+def hand_back(fb_line, fb_offsets, fb_text, n_fallback, index, b, start, end):  # pragma: no cover - compiled
+    """Keep the line b[start:end] (the chunk's line `index`) for the SQL; returns the new count."""
+    o = fb_offsets[n_fallback]
+    copy(fb_text, o, b, start, end - start)
+    fb_line[n_fallback] = index
+    fb_offsets[n_fallback + 1] = o + end - start
+    return n_fallback + 1
 
 
 @numba.njit(inline="always")
