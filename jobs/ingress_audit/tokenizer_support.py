@@ -5,17 +5,15 @@ buffers, and date arithmetic.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# numba compiles the tokenizers on first use (10-15 s each) and keeps the machine code beside their
-# files, or where NUMBA_CACHE_DIR says. It keys that code by the tokenizer's own file only: after
-# changing a compiled function here, touch nginx_tokenizer.py and audit_tokenizer.py too (an
-# installed package's files all change together). It refuses a read-only folder (a container's root file
-# system): then the temporary folder. numba reads the setting when imported.
-if "NUMBA_CACHE_DIR" not in os.environ and not os.access(os.path.dirname(__file__), os.W_OK):
-    os.environ["NUMBA_CACHE_DIR"] = os.path.join(os.environ.get("TMPDIR", "/tmp"), "ingress-audit-numba")
+# numba keys compiled code by the tokenizer's own file only: after changing a compiled function
+# here, touch nginx_tokenizer.py and audit_tokenizer.py too (an installed package's files all
+# change together). Where the code is kept: tokenizer_cache (numba reads the setting when imported).
+from .tokenizer_cache import choose_cache_folder  # noqa: E402
+
+choose_cache_folder()
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
