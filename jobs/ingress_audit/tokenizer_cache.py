@@ -3,14 +3,15 @@
 numba compiles a tokenizer on its first use (nginx ~6 s, audit ~11 s of one core here) and keeps the
 machine code in a cache folder, beside the module or in NUMBA_CACHE_DIR. It uses only a folder it
 can write (it checks by creating a file there), so a pod, whose package folder is read-only and whose
-/tmp starts empty, compiled both tokenizers on every run: +29 s for the benchmark week.
+/tmp starts empty, compiled both tokenizers on every run: the benchmark week's parse took 36 s
+instead of 21.
 
 The image therefore compiles them when it is built (Dockerfile):
 
     NUMBA_CACHE_DIR=/opt/ingress-audit/numba python -m ingress_audit.tokenizer_cache
 
 and names that folder in INGRESS_AUDIT_NUMBA_SEED. At run time its files are copied into the writable
-cache folder before numba looks there (~2 MB). numba keys the code by the source file's mtime and
+cache folder before numba looks there (1.5 MB). numba keys the code by the source file's mtime and
 size, the numba version and the CPU: the image sets NUMBA_CPU_NAME=generic at build and run time,
 so code compiled on the build machine matches any x86-64 node (measured: the same speed for audit
 events, ~4% slower for nginx lines). A seed that does not match is harmless: numba compiles, as
