@@ -33,6 +33,11 @@ COPY report_templates/ report_templates/
 RUN /opt/venv/bin/pip install --constraint constraints.txt . \
  && /opt/venv/bin/pip check \
  && /opt/venv/bin/ingress-audit --version
+# The tokenizers' kernels compiled ahead of time into the package (numba.pycc, with this stage's C
+# compiler; ~30 s): a run then never imports numba, which costs ~0.5 s of CPU holding the GIL
+# (jobs/ingress_audit/tokenizer_aot.py). Built for a generic x86-64 CPU: any node runs them.
+RUN NUMBA_CACHE_DIR=/tmp/numba-build /opt/venv/bin/python -m ingress_audit.tokenizer_aot \
+ && rm -rf /tmp/numba-build
 
 # --- the image --------------------------------------------------------------------------------
 FROM python:3.11-slim-bookworm
@@ -49,6 +54,8 @@ RUN groupadd --system --gid 10001 ingress-audit \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin ingress-audit
 COPY --from=builder /opt/venv /opt/venv
+# Fail the build, not a pod, if the compiled kernels do not load here
+RUN /opt/venv/bin/python -c "from ingress_audit import tokenizer_support as t; assert t.KERNELS, 'kernels not built'"
 # The root filesystem is read-only in the pod: everything that writes is pointed at /tmp or the
 # cache (both emptyDirs in cronjob.yaml). HOME too: boto3 and fontconfig look under it.
 ENV PATH=/opt/venv/bin:$PATH \
@@ -59,13 +66,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     XDG_CACHE_HOME=/tmp/cache \
     INGRESS_AUDIT_CACHE=/var/cache/ingress-audit
 RUN mkdir -p /var/cache/ingress-audit && chown 10001:10001 /var/cache/ingress-audit
-# The tokenizers compiled now (~17 s), not in every pod (jobs/ingress_audit/tokenizer_cache.py): numba
-# keeps code only in a folder it can write, so at run time this folder is copied into
-# /tmp/ingress-audit-numba first. NUMBA_CPU_NAME=generic (build and run time) makes the code fit
-# any x86-64 node, whatever CPU built the image.
-ENV NUMBA_CPU_NAME=generic
-RUN NUMBA_CACHE_DIR=/opt/ingress-audit/numba python -m ingress_audit.tokenizer_cache
-ENV INGRESS_AUDIT_NUMBA_SEED=/opt/ingress-audit/numba
 WORKDIR /tmp
 USER 10001:10001
 ENTRYPOINT ["ingress-audit"]

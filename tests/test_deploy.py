@@ -483,18 +483,15 @@ def test_the_final_stage_is_slim_non_root_and_has_no_compilers():
     assert env["PATH"].startswith("/opt/venv/bin:")
 
 
-def test_the_image_carries_the_tokenizers_compiled_for_any_x86_64_node():
-    """Built into the folder the pods are seeded from, for the CPU name the pods use (tokenizer_cache)."""
-    _, steps = dockerfile_stages()[-1]
-    env = dockerfile_env()
-    assert env["NUMBA_CPU_NAME"] == "generic"
-    seed = env["INGRESS_AUDIT_NUMBA_SEED"]
-    runs = [i for i, (instruction, rest) in enumerate(steps)
-            if instruction == "RUN" and f"NUMBA_CACHE_DIR={seed} python -m ingress_audit.tokenizer_cache" in rest]
-    assert len(runs) == 1, "compile the tokenizers into the seed folder once"
-    copied = next(i for i, (instruction, rest) in enumerate(steps) if instruction == "COPY" and "/opt/venv" in rest)
-    cpu = next(i for i, (instruction, rest) in enumerate(steps) if instruction == "ENV" and "NUMBA_CPU_NAME=" in rest)
-    assert copied < runs[0] and cpu < runs[0], "after the venv is in place, for the generic CPU"
+def test_the_image_carries_the_tokenizer_kernels_built_ahead_of_time():
+    """Built in the builder stage (it has the C compiler), after the package is installed; the final
+    stage checks they load (tokenizer_aot), so a pod never imports numba."""
+    (_, builder), *_, (_, final) = dockerfile_stages()
+    runs = [rest for instruction, rest in builder if instruction == "RUN"]
+    install = next(i for i, r in enumerate(runs) if "pip install --constraint constraints.txt ." in r)
+    build = [i for i, r in enumerate(runs) if "python -m ingress_audit.tokenizer_aot" in r]
+    assert build and build[0] > install, "build the kernels after installing the package"
+    assert any(instruction == "RUN" and "t.KERNELS" in rest for instruction, rest in final)
 
 
 def test_the_builder_installs_what_constraints_txt_pins():

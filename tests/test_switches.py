@@ -43,13 +43,14 @@ def test_a_bad_s3_switch_stops_the_run_before_any_download(monkeypatch, name):
         make_s3_client()
 
 
-def test_a_bad_tokenizer_switch_is_one_line_and_exit_2(tmp_path):
+@pytest.mark.parametrize("name", ["INGRESS_AUDIT_TOKENIZER", "INGRESS_AUDIT_TOKENIZER_AOT"])
+def test_a_bad_tokenizer_switch_is_one_line_and_exit_2(tmp_path, name):
     """Read when staging is imported: still the CLI's one line and exit code 2, nothing written."""
     proc = subprocess.run(
         [sys.executable, "-m", "ingress_audit", "stage", "--source", str(ROOT / "sample_data" / "archive"),
          "--from", "2026-11-16", "--to", "2026-11-23", "--cache-dir", str(tmp_path / "cache")],
-        env={**os.environ, "INGRESS_AUDIT_TOKENIZER": "fast"}, capture_output=True, text=True, timeout=120)
+        env={**os.environ, name: "fast"}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert proc.stderr.strip() == ("ingress-audit: error: INGRESS_AUDIT_TOKENIZER='fast' is neither on nor off "
+    assert proc.stderr.strip() == (f"ingress-audit: error: {name}='fast' is neither on nor off "
                                    "(1/0, true/false, yes/no, on/off)")
     assert not (tmp_path / "cache" / "staged").exists()

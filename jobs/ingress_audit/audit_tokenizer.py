@@ -28,13 +28,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+
 from . import tokenizer_support as ts
-
-import numba  # noqa: E402  (after tokenizer_support: it sets numba's cache folder)
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-
-from .tokenizer_support import Tokenized  # noqa: E402
+from .tokenizer_support import Tokenized, njit
 
 # --- What a line's JSON is read into ---------------------------------------------------------
 # Slots: the values the Event's fields point to (a span of the line). Strings first, then the
@@ -225,7 +223,7 @@ def tokenize_file(path: Path | np.ndarray, first_line: int, n_lines: int) -> Tok
 
 # --- Reading one line --------------------------------------------------------------------------
 
-@numba.njit(inline="always")
+@njit(inline="always")
 def _ws(b, i):  # pragma: no cover - compiled
     """The first byte at or after i that is not JSON whitespace (LF ends the line: not skipped)."""
     while b[i] == _SP or b[i] == _TAB:
@@ -233,7 +231,7 @@ def _ws(b, i):  # pragma: no cover - compiled
     return i
 
 
-@numba.njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False)
 def _hex4(b, i):  # pragma: no cover - compiled
     """The value of the four hex digits at b[i:i+4], or -1."""
     v = 0
@@ -251,7 +249,7 @@ def _hex4(b, i):  # pragma: no cover - compiled
     return v
 
 
-@numba.njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False)
 def _literal(b, i):  # pragma: no cover - compiled
     """The end of the literal true, false or null at i, or -1."""
     c = b[i]
@@ -264,12 +262,12 @@ def _literal(b, i):  # pragma: no cover - compiled
     return -1
 
 
-@numba.njit(inline="always")
+@njit(inline="always")
 def _is_null(b, i):  # pragma: no cover - compiled
     return b[i] == 110 and b[i + 1] == 117 and b[i + 2] == 108 and b[i + 3] == 108
 
 
-@numba.njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False)
 def _number_end(b, i):  # pragma: no cover - compiled
     """(The end of the JSON number at i or -1, _NOT_PLAIN_NUMBER unless it is an integer of at
     most 18 digits other than -0, which yyjson writes back as it was)."""
@@ -306,7 +304,7 @@ def _number_end(b, i):  # pragma: no cover - compiled
     return i, flags
 
 
-@numba.njit(inline="always")
+@njit(inline="always")
 def _string_at(b, i):  # pragma: no cover - compiled
     """Check the string whose first byte (after its opening quote) is b[i]: (the index of its
     closing quote or -1, its flags: _ESCAPED, _HAS_NUL). Eight bytes at a time: the first quote,
@@ -346,7 +344,7 @@ def _string_at(b, i):  # pragma: no cover - compiled
             return -1, flags
 
 
-@numba.njit(inline="always")
+@njit(inline="always")
 def _action(b, start, end, context, key_table, key_bytes, key_start, key_action):  # pragma: no cover
     """What the key b[start:end] of an object of `context` is read into (_SKIP: nothing)."""
     n = end - start
@@ -363,7 +361,7 @@ def _action(b, start, end, context, key_table, key_bytes, key_start, key_action)
     return key_action[k]
 
 
-@numba.njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False)
 def _read_line(b, i, kinds, contexts, slots, key_table, key_bytes, key_start, key_action, vs, ve, vf, code):  # pragma: no cover - compiled
     """Read the line at b[i] as one JSON object.
 
@@ -523,7 +521,7 @@ def _read_line(b, i, kinds, contexts, slots, key_table, key_bytes, key_start, ke
             break
 
 
-@numba.njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False)
 def _same(b, start, end, word):  # pragma: no cover - compiled
     if end - start != word.size:
         return False
@@ -533,7 +531,7 @@ def _same(b, start, end, word):  # pragma: no cover - compiled
     return True
 
 
-@numba.njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False)
 def _timestamp(b, start, end):  # pragma: no cover - compiled
     """Microseconds since the epoch of "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" (DuckDB keeps 6 digits of
     the fraction and drops the rest), or -1 for any other text (the SQL reads those)."""
@@ -567,7 +565,7 @@ def _timestamp(b, start, end):  # pragma: no cover - compiled
     return (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + micros
 
 
-@numba.njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False)
 def _utf8(out, o, cp):  # pragma: no cover - compiled
     if cp < 0x80:
         out[o] = cp
@@ -588,7 +586,7 @@ def _utf8(out, o, cp):  # pragma: no cover - compiled
     return o + 4
 
 
-@numba.njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False)
 def _escaped_char(b, i, unescape):  # pragma: no cover - compiled
     """(The code point of the escape at i (b[i] is the backslash), the index after it)."""
     n = b[i + 1]
@@ -600,7 +598,7 @@ def _escaped_char(b, i, unescape):  # pragma: no cover - compiled
     return cp, i + 6
 
 
-@numba.njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False)
 def _put_string(out, o, b, start, end, flags, unescape):  # pragma: no cover - compiled
     """Copy the checked string b[start:end] into out at o, unescaped; returns the new end."""
     if not flags & _ESCAPED:
@@ -620,7 +618,7 @@ def _put_string(out, o, b, start, end, flags, unescape):  # pragma: no cover - c
     return o
 
 
-@numba.njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False)
 def _put_json(out, o, b, start, end, flags, unescape, short_escape, hex_upper):  # pragma: no cover
     """Copy the checked JSON value b[start:end] into out at o as yyjson writes it: no whitespace;
     in strings, escapes read and written again (only ", \\ and control characters escaped)."""
@@ -672,7 +670,7 @@ def _put_json(out, o, b, start, end, flags, unescape, short_escape, hex_upper): 
     return o
 
 
-@numba.njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False)
 def _scan(b, ints, int_valid, offsets, valid, text, list_offsets, list_valid, item_offsets, item_valid, item_text,
           fb_line, fb_offsets, fb_text, unescape, short_escape, hex_upper, key_table, key_bytes, key_start,
           key_action, plain, prefix, event, kinds, contexts, slots, vs, ve, vf, code, col_slot):  # pragma: no cover - compiled
@@ -769,7 +767,7 @@ def _scan(b, ints, int_valid, offsets, valid, text, list_offsets, list_valid, it
     return count, n_fallback
 
 
-@numba.njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False)
 def _first_item(b, i, flags):  # pragma: no cover - compiled
     """The span and flags of the first item of the checked list at i, when it is a string, else
     (-1, -1, 0)."""
@@ -782,7 +780,7 @@ def _first_item(b, i, flags):  # pragma: no cover - compiled
     return i + 1, end, f
 
 
-@numba.njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False)
 def _put_list(item_text, row, item_offsets, item_valid, n_items, b, i, unescape):  # pragma: no cover
     """Append the items of the checked list of strings at i; returns the new item count."""
     i = _ws(b, i + 1)
@@ -804,3 +802,7 @@ def _put_list(item_text, row, item_offsets, item_valid, n_items, b, i, unescape)
         if b[i] == _RBRACKET:
             return n_items
         i = _ws(b, i + 1)
+
+
+if ts.KERNELS is not None:  # the built kernel replaces the function above (tokenizer_aot)
+    _scan = ts.KERNELS.audit_scan  # noqa: F811

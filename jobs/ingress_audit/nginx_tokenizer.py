@@ -24,13 +24,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+
 from . import tokenizer_support as ts
-
-import numba  # noqa: E402  (after tokenizer_support: it sets numba's cache folder)
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-
-from .tokenizer_support import Tokenized  # noqa: E402
+from .tokenizer_support import Tokenized, njit
 
 # The string columns it fills, in the order of its text buffers.
 STRING_COLUMNS = (
@@ -115,7 +113,7 @@ def tokenize_file(path: Path | np.ndarray, first_line: int, n_lines: int) -> Tok
 
 # _nrt=False: no reference counting of the arrays passed from function to function (numba's
 # atomic increments and decrements cost more than a line's work); nothing here allocates.
-@numba.njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False)
 def _scan(b, events, n_events, ints, duration, offsets, valid, text, fb_line, fb_offsets, fb_text,
           head, month_keys, days_in_month, q, h, rq, mid, tail, folds, fs, fe, fv, fx, nums, dur):  # pragma: no cover
     """Read every line of b (which ends with LF): accepted lines into the column buffers, the
@@ -168,7 +166,7 @@ def _scan(b, events, n_events, ints, duration, offsets, valid, text, fb_line, fb
     return count, n_fallback
 
 
-@numba.njit(inline="always")
+@njit(inline="always")
 def _copy_list(text, row, o, b, start, end):  # pragma: no cover - compiled
     """Copy a retry list as the SQL writes it: each " : " as ", " (", " stays)."""
     i = start
@@ -184,7 +182,7 @@ def _copy_list(text, row, o, b, start, end):  # pragma: no cover - compiled
     return o
 
 
-@numba.njit(nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _walk(b, events, j, q, h, rq, mid, tail, folds, head):  # pragma: no cover - compiled
     """Sort one line's structural bytes into the places the format has for them.
 
@@ -259,20 +257,20 @@ def _walk(b, events, j, q, h, rq, mid, tail, folds, head):  # pragma: no cover -
                     n += 1
 
 
-@numba.njit(inline="always")
+@njit(inline="always")
 def _field(fs, fe, fv, f, start, end, not_null):  # pragma: no cover - compiled
     fs[f] = start
     fe[f] = end
     fv[f] = not_null
 
 
-@numba.njit(inline="always")
+@njit(inline="always")
 def _not_dash(b, start, end):  # pragma: no cover - compiled
     """The SQL's nullif(x, '-')."""
     return not (end - start == 1 and b[start] == _DASH)
 
 
-@numba.njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False)
 def _fields(b, s, e, q, h, rq, mid, tail, folds, fs, fe, fv, fx, nums, dur, month_keys, days_in_month):  # pragma: no cover
     """The fields of a line of the format's shape, converted as the SQL converts them; False
     when a field is not what nginx writes (the SQL then decides)."""
@@ -382,3 +380,7 @@ def _fields(b, s, e, q, h, rq, mid, tail, folds, fs, fe, fv, fx, nums, dur, mont
     fx[_UPSTREAM_ADDR] = (folds >> 5) & 1 == 1
     fx[_UPSTREAM_STATUS] = (folds >> 8) & 1 == 1
     return True
+
+
+if ts.KERNELS is not None:  # the built kernel replaces the function above (tokenizer_aot)
+    _scan = ts.KERNELS.nginx_scan  # noqa: F811

@@ -465,6 +465,9 @@ _PARQUET = f"(FORMAT parquet, COMPRESSION {_COMPRESSION})"
 # INGRESS_AUDIT_TOKENIZER=off parses every line with the formats' SQL: the same rows, slower
 # (for comparing the two, and a way out should the compiled tokenizer fail on some machine).
 _TOKENIZE = env_switch("INGRESS_AUDIT_TOKENIZER", True)
+# Reads INGRESS_AUDIT_TOKENIZER_AOT (use the kernels built ahead of time) now, not in a parse
+# worker at the first tokenized object: a bad value stops the run with exit 2 before any work.
+from . import tokenizer_aot  # noqa: E402, F401
 # The line limit given to the fast parsers (read_json's maximum_object_size): its buffers are sized
 # by it (64 MiB cost 40 MB more peak memory per worker than 16 MiB on a 64 MiB chunk). Measured
 # with DuckDB 2.0: a longer line is still read; were it refused, the query would fail and the

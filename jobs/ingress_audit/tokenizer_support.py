@@ -8,20 +8,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-# numba keys compiled code by the tokenizer's own file only: after changing a compiled function
-# here, touch nginx_tokenizer.py and audit_tokenizer.py too (an installed package's files all
-# change together). Where the code is kept: tokenizer_cache (numba reads the setting when imported).
-from .tokenizer_cache import choose_cache_folder  # noqa: E402
+# The kernels built ahead of time (tokenizer_aot), or None: then numba compiles them. With them,
+# nothing imports numba (~0.5 s of CPU holding the GIL): the decorators below leave the functions
+# as written, and the names only their compiled bodies use (ir, cgutils, types, trailing_zeros)
+# are not defined.
+from . import tokenizer_aot  # noqa: E402
 
-choose_cache_folder()
+KERNELS = tokenizer_aot.load()
+if KERNELS is None:
+    # numba keys compiled code by the tokenizer's own file only: after changing a compiled function
+    # here, touch nginx_tokenizer.py and audit_tokenizer.py too (an installed package's files all
+    # change together). Where the code is kept: tokenizer_cache (numba reads it when imported).
+    from .tokenizer_cache import choose_cache_folder
 
-import numba  # noqa: E402
+    choose_cache_folder()
+    import numba
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.cpython.unsafe.numbers import trailing_zeros  # noqa: F401 - for the tokenizers
+    from numba.extending import intrinsic
+
+    njit = numba.njit
+else:
+    njit = intrinsic = tokenizer_aot.as_is
+
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
-from llvmlite import ir  # noqa: E402
-from numba.core import cgutils, types  # noqa: E402
-from numba.cpython.unsafe.numbers import trailing_zeros  # noqa: E402, F401 - for the tokenizers
-from numba.extending import intrinsic  # noqa: E402
 
 LF = 10
 
@@ -91,7 +103,7 @@ def validity(count: int, valid: np.ndarray) -> pa.Buffer | None:
     return pa.py_buffer(np.packbits(valid[:count], bitorder="little"))
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def index(b, structural, events):  # pragma: no cover - compiled
     """The positions of the structural bytes of b (structural[byte] == 1), in events; returns
     how many. Branch-free (always store, advance by 0 or 1): 3x faster here than testing each byte.
@@ -139,7 +151,7 @@ def store8(typingctx, dst, start, value):
     return types.none(dst, start, types.uint64), codegen
 
 
-@numba.njit(inline="always")
+@njit(inline="always")
 def copy_short(dst, dst_start, src, src_start, length):  # pragma: no cover - compiled
     """copy() for the short fields most are: 8 bytes at a time, without a call to memcpy. It
     reads and writes up to 7 bytes past the field: both arrays must have them to spare (what
@@ -156,14 +168,14 @@ def copy_short(dst, dst_start, src, src_start, length):  # pragma: no cover - co
 _LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
 
 
-@numba.njit(inline="always")
+@njit(inline="always")
 def zero_bytes(x):  # pragma: no cover - compiled
     """0x80 in each byte of x that is zero, else 0: exact (no borrow from byte to byte), so the
     lowest set bit is the first zero byte (SWAR: eight bytes tested at once)."""
     return ~(((x & _LOW7) + _LOW7) | x | _LOW7)
 
 
-@numba.njit(inline="always")
+@njit(inline="always")
 def hand_back(fb_line, fb_offsets, fb_text, n_fallback, index, b, start, end):  # pragma: no cover - compiled
     """Keep the line b[start:end] (the chunk's line `index`) for the SQL; returns the new count."""
     o = fb_offsets[n_fallback]
@@ -173,7 +185,7 @@ def hand_back(fb_line, fb_offsets, fb_text, n_fallback, index, b, start, end):  
     return n_fallback + 1
 
 
-@numba.njit(inline="always")
+@njit(inline="always")
 def days_from_civil(year, month, day):  # pragma: no cover - compiled
     """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)."""
     y = year - (1 if month <= 2 else 0)
@@ -183,7 +195,7 @@ def days_from_civil(year, month, day):  # pragma: no cover - compiled
     return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
 
 
-@numba.njit(inline="always")
+@njit(inline="always")
 def digits(b, start, end, max_digits):  # pragma: no cover - compiled
     """The unsigned integer b[start:end], or -1 unless it is 1..max_digits ASCII digits."""
     if end <= start or end - start > max_digits:
@@ -197,8 +209,12 @@ def digits(b, start, end, max_digits):  # pragma: no cover - compiled
     return v
 
 
-@numba.njit(inline="always")
+@njit(inline="always")
 def days_in_month(year, month):  # pragma: no cover - compiled
     if month == 2:
         return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
     return 30 if month == 4 or month == 6 or month == 9 or month == 11 else 31
+
+
+if KERNELS is not None:  # the built kernel replaces the function above
+    index = KERNELS.index  # noqa: F811
