@@ -39,6 +39,29 @@ def test_as_is_leaves_functions_as_written():
     assert tokenizer_aot.as_is(inline="always")(f) is f
 
 
+def test_a_build_that_does_not_load_is_a_warning_and_numba_compiles(tmp_path, monkeypatch, caplog):
+    import importlib.machinery
+    import logging
+
+    import ingress_audit
+
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    (tmp_path / f"{tokenizer_aot.module_name()}{suffix}").write_bytes(b"not a shared object")
+    monkeypatch.setattr(ingress_audit, "__path__", [*ingress_audit.__path__, str(tmp_path)])
+    monkeypatch.setattr(tokenizer_aot, "ENABLED", True)
+    with caplog.at_level(logging.WARNING, logger="ingress_audit.tokenizer_aot"):
+        assert tokenizer_aot.load() is None
+    assert "does not load" in caplog.text and "numba compiles" in caplog.text
+
+
+def test_switched_off_or_not_built_loads_nothing(monkeypatch):
+    monkeypatch.setattr(tokenizer_aot, "ENABLED", False)
+    assert tokenizer_aot.load() is None
+    monkeypatch.setattr(tokenizer_aot, "ENABLED", True)
+    monkeypatch.setattr(tokenizer_aot, "module_name", lambda: "_kernels_0000000000000000")
+    assert tokenizer_aot.load() is None
+
+
 # Stages the sample week with the kernels found in KERNELS_DIR (when given) and prints what ran and
 # a digest of every staged row, in a fresh process: the kernels are chosen once, at import.
 STAGE = r"""

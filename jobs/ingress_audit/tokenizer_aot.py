@@ -5,7 +5,8 @@ numba compiles the kernels (nginx_tokenizer._scan, audit_tokenizer._scan, tokeni
 on first use and caches the machine code, but even loading that cache costs ~0.5 s of CPU holding
 the GIL: importing numba (0.16 s) and setting up its typing and target registries (0.3 s). That is
 a third of staging 1 M lines, before the first object can be cut. numba.pycc compiles the same
-functions into a C extension instead (~15 s, needs a C compiler); importing it takes 0.3 ms.
+functions into a C extension instead (~25 s with numba's own compile, needs a C compiler);
+importing it takes 0.3 ms, and the kernels run as fast (README, Performance).
 
     python -m ingress_audit.tokenizer_aot            # into the package folder (the Dockerfile does this)
 
@@ -20,11 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import logging
 import sys
 from pathlib import Path
 from types import ModuleType
 
 from .switches import env_switch
+
+log = logging.getLogger(__name__)
 
 PACKAGE = Path(__file__).resolve().parent
 # the files whose code the kernels are compiled from
@@ -47,9 +51,13 @@ def load() -> ModuleType | None:
     """The kernels built for the current sources, or None (not built, outdated, or switched off)."""
     if not ENABLED:
         return None
+    name = f"{__package__}.{module_name()}"
     try:
-        return importlib.import_module(f"{__package__}.{module_name()}")
-    except ImportError:
+        return importlib.import_module(name)
+    except ModuleNotFoundError:  # not built for these sources: numba compiles them
+        return None
+    except ImportError as exc:  # built, but does not load here (another Python, a missing library)
+        log.warning("%s does not load (%s); numba compiles the tokenizers instead", name, exc)
         return None
 
 
