@@ -99,10 +99,12 @@ def _stage(kernels_dir: Path, aot: str) -> dict:
 @pytest.mark.slow
 def test_built_kernels_stage_the_same_rows_without_numba(tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    (tmp_path / "_kernels_0123456789abcdef.cpython-311-x86_64-linux-gnu.so").write_bytes(b"an older build")
     built = subprocess.run([sys.executable, "-m", "ingress_audit.tokenizer_aot", str(tmp_path)],
                            capture_output=True, text=True, env=env, timeout=600)
     assert built.returncode == 0, built.stderr[-3000:]
-    (so,) = tmp_path.glob(f"{tokenizer_aot.module_name()}.*.so")
+    (so,) = tmp_path.glob("_kernels_*")  # the older build removed
+    assert so.name.startswith(f"{tokenizer_aot.module_name()}.")
     # the exported functions release the GIL (as the JIT kernels' nogil=True), so two parse workers
     # tokenize at once: the wrappers call PyEval_SaveThread
     assert b"PyEval_SaveThread" in so.read_bytes()

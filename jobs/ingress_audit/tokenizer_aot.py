@@ -91,6 +91,9 @@ def build(folder: Path = PACKAGE) -> Path:
         (signature,) = dispatcher.nopython_signatures
         cc.export(exported, signature)(dispatcher.py_func)
     cc.compile()
+    for old in Path(folder).glob("_kernels_*"):  # builds for earlier sources: never loaded again
+        if not old.name.startswith(f"{cc.name}."):
+            old.unlink()
     return Path(cc.output_dir) / cc.output_file
 
 
