@@ -45,10 +45,12 @@ def test_a_build_that_does_not_load_is_a_warning_and_numba_compiles(tmp_path, mo
 
     import ingress_audit
 
+    name = "_kernels_badbadbadbadbad0"  # not one a real build in the package folder could shadow
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    (tmp_path / f"{tokenizer_aot.module_name()}{suffix}").write_bytes(b"not a shared object")
+    (tmp_path / f"{name}{suffix}").write_bytes(b"not a shared object")
     monkeypatch.setattr(ingress_audit, "__path__", [*ingress_audit.__path__, str(tmp_path)])
     monkeypatch.setattr(tokenizer_aot, "ENABLED", True)
+    monkeypatch.setattr(tokenizer_aot, "module_name", lambda: name)
     with caplog.at_level(logging.WARNING, logger="ingress_audit.tokenizer_aot"):
         assert tokenizer_aot.load() is None
     assert "does not load" in caplog.text and "numba compiles" in caplog.text
@@ -69,7 +71,7 @@ import hashlib, json, sys, tempfile
 from pathlib import Path
 import ingress_audit
 if sys.argv[3]:
-    ingress_audit.__path__.append(sys.argv[3])
+    ingress_audit.__path__.insert(0, sys.argv[3])  # before any build in the package folder
 import duckdb
 from ingress_audit import pipeline, tokenizer_support
 from ingress_audit.period import resolve_period
@@ -82,7 +84,8 @@ with tempfile.TemporaryDirectory() as cache:
         files = sorted(str(p) for p in Path(cache, "staged").rglob(f"{table}/**/*.parquet"))
         rows = duckdb.sql(f"SELECT * EXCLUDE (object) FROM read_parquet({files!r}, union_by_name=true)").fetchall()
         digests[table] = [len(rows), hashlib.sha256(repr(sorted(map(repr, rows))).encode()).hexdigest()]
-print(json.dumps({"kernels": tokenizer_support.KERNELS is not None, "numba": "numba" in sys.modules,
+kernels = tokenizer_support.KERNELS
+print(json.dumps({"kernels": kernels.__file__ if kernels else None, "numba": "numba" in sys.modules,
                   "totals": staged.totals(), "digests": digests}))
 """
 
@@ -110,7 +113,7 @@ def test_built_kernels_stage_the_same_rows_without_numba(tmp_path):
     assert b"PyEval_SaveThread" in so.read_bytes()
 
     with_kernels = _stage(tmp_path, "on")
-    assert with_kernels["kernels"] and not with_kernels["numba"], with_kernels
+    assert with_kernels["kernels"] == str(so) and not with_kernels["numba"], with_kernels
     with_numba = _stage(tmp_path, "off")  # the same kernels there, switched off
     assert not with_numba["kernels"] and with_numba["numba"], with_numba
 
