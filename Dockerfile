@@ -34,7 +34,7 @@ RUN /opt/venv/bin/pip install --constraint constraints.txt . \
  && /opt/venv/bin/pip check \
  && /opt/venv/bin/ingress-audit --version
 # The tokenizers' kernels compiled ahead of time into the package (numba.pycc, with this stage's C
-# compiler; ~30 s): a run then never imports numba, which costs ~0.5 s of CPU holding the GIL
+# compiler and the setuptools a Python 3.11 venv comes with; ~30 s): a run then never imports numba, which costs ~0.5 s of CPU holding the GIL
 # (jobs/ingress_audit/tokenizer_aot.py). Built for a generic x86-64 CPU: any node runs them.
 RUN NUMBA_CACHE_DIR=/tmp/numba-build /opt/venv/bin/python -m ingress_audit.tokenizer_aot \
  && rm -rf /tmp/numba-build
