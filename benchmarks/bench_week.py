@@ -130,7 +130,7 @@ def main() -> None:
     small = archive(args.goaccess_lines, 0) / "ingress-nginx"
     plain = goaccess_input(small, args.workdir)
     runs_ours, runs_theirs = [], []
-    for i in range(args.repeat):
+    for _ in range(args.repeat):
         runs_ours.append(stage(small, f"goaccess-{args.goaccess_lines}"))
         if plain is not None:
             runs_theirs.append(run_goaccess(plain, args.workdir))
