@@ -100,3 +100,10 @@ def test_in_memory_chunks_reuse_their_arrays_once_discarded(tmp_path: Path, monk
     assert again.data.base is first.data.base
     assert again.data.tobytes() == first.data.tobytes() == DATA[: again.size]
     chunks.release_memory()
+
+
+def test_text_chunk_is_the_start_of_an_array_with_slack_after_it():
+    chunk = chunks.text_chunk(b"a line\nanother\n")
+    assert bytes(chunk) == b"a line\nanother\n"
+    assert chunk.base is not None and chunk.ctypes.data == chunk.base.ctypes.data
+    assert chunk.base.size == chunk.size + chunks.SLACK and not chunk.base[chunk.size:].any()

@@ -2,7 +2,8 @@
 
 Why: DuckDB's read_json took ~3 us of CPU an event and its Parquet writer ~2 us, so two cores
 staged ~240 k events/s. This reader runs in machine code (numba, or built ahead of time by
-tokenizer_aot; no GIL, one chunk per parse worker), reads only the fields audit_events needs, and hands pyarrow the columns.
+tokenizer_aot; no GIL, one chunk per parse worker), reads only the fields audit_events needs,
+and hands pyarrow the columns.
 
 How: each line is read once as JSON, strings eight bytes at a time (bit operations find the
 first quote, backslash or control byte among eight), the rest byte by byte. The fields

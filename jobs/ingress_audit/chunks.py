@@ -111,6 +111,14 @@ class Chunk:
 SLACK = 16
 
 
+def text_chunk(text: bytes) -> np.ndarray:
+    """`text` as an in-memory chunk for the tokenizers: the start of a fresh array with SLACK
+    bytes after it (the pooled chunks of iter_chunks are for whole objects)."""
+    array = np.zeros(len(text) + SLACK, np.uint8)
+    array[: len(text)] = np.frombuffer(text, np.uint8)
+    return array[: len(text)]
+
+
 class _ArrayPool:
     """Arrays for in-memory chunks, reused from chunk to chunk: a fresh array's pages cost more
     to fault in (~0.5 us an audit event) than writing the chunk to a file and reading it back.

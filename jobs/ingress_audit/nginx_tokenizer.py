@@ -3,8 +3,9 @@
 Why: DuckDB's string functions take ~3 us of CPU per line to split an ingress-nginx line and its
 Parquet writer another 1.6 us, so two cores staged ~380 k lines/s. This tokenizer runs in machine
 code (built ahead of time by tokenizer_aot, or compiled by numba on first use; it runs without
-the GIL, one chunk per parse worker) and hands pyarrow the columns, whose Parquet writer is about three times as fast as
-DuckDB's. Staging went from ~380 k to 0.8-1 M lines/s (README, Performance).
+the GIL, one chunk per parse worker) and hands pyarrow the columns, whose Parquet writer is
+about three times as fast as DuckDB's. Staging went from ~380 k to 0.8-1 M lines/s (README,
+Performance).
 
 How: one branch-free pass over the chunk lists where its structural bytes are (LF, quote,
 space, comma, '?', brackets); each line is then read from that list, ~40 positions instead of

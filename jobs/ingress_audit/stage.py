@@ -28,10 +28,12 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 
 from . import chunks, db, formats, schema, tokenized_parquet
+# imported now for INGRESS_AUDIT_TOKENIZER_AOT (read on import), not in a parse worker at the first
+# tokenized object: a bad value stops the run with exit 2 before any work
+from . import tokenizer_aot  # noqa: F401
 from .errors import ConfigError
 from .formats import Format
 from .period import Period
@@ -239,11 +241,9 @@ def _tokenizer_takes_all(fmt: Format, head: list[str]) -> bool:
     """
     if not (fmt.tokenizer and _TOKENIZE and head):
         return False
-    text = "\n".join(head).encode()
-    array = np.zeros(len(text) + chunks.SLACK, np.uint8)  # the room after the text it may use
-    array[: len(text)] = np.frombuffer(text, np.uint8)
+    chunk = chunks.text_chunk("\n".join(head).encode())
     try:
-        return _tokenizer(fmt).tokenize_file(array[: len(text)], 1, len(head)).accepted == len(head)
+        return _tokenizer(fmt).tokenize_file(chunk, 1, len(head)).accepted == len(head)
     except Exception:  # noqa: BLE001 - the SQL decides; parsing the object reports the failure
         log.debug("the %s tokenizer failed on an object's first lines", fmt.kind, exc_info=True)
         return False
@@ -465,9 +465,6 @@ _PARQUET = f"(FORMAT parquet, COMPRESSION {_COMPRESSION})"
 # INGRESS_AUDIT_TOKENIZER=off parses every line with the formats' SQL: the same rows, slower
 # (for comparing the two, and a way out should the compiled tokenizer fail on some machine).
 _TOKENIZE = env_switch("INGRESS_AUDIT_TOKENIZER", True)
-# Reads INGRESS_AUDIT_TOKENIZER_AOT (use the kernels built ahead of time) now, not in a parse
-# worker at the first tokenized object: a bad value stops the run with exit 2 before any work.
-from . import tokenizer_aot  # noqa: E402, F401
 # The line limit given to the fast parsers (read_json's maximum_object_size): its buffers are sized
 # by it (64 MiB cost 40 MB more peak memory per worker than 16 MiB on a 64 MiB chunk). Measured
 # with DuckDB 2.0: a longer line is still read; were it refused, the query would fail and the

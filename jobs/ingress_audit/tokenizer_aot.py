@@ -23,6 +23,7 @@ import hashlib
 import importlib
 import logging
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -82,7 +83,6 @@ def build(folder: Path = PACKAGE) -> Path:
     if tokenizer_support.KERNELS is not None:
         raise RuntimeError("the kernels are already built and loaded: set INGRESS_AUDIT_TOKENIZER_AOT=off to rebuild")
     tokenizer_cache.compile_tokenizers()  # each kernel gets the one signature staging calls it with
-    _release_the_gil()
     cc = CC(module_name())
     cc.output_dir = str(folder)
     cc.use_nrt = False  # as the JIT versions (_nrt=False): no reference counting
@@ -90,25 +90,34 @@ def build(folder: Path = PACKAGE) -> Path:
         dispatcher = getattr(importlib.import_module(f"{__package__}.{module}"), function)
         (signature,) = dispatcher.nopython_signatures
         cc.export(exported, signature)(dispatcher.py_func)
-    cc.compile()
+    with _releasing_the_gil():
+        cc.compile()
     for old in Path(folder).glob("_kernels_*"):  # builds for earlier sources: never loaded again
         if not old.name.startswith(f"{cc.name}."):
             old.unlink()
     return Path(cc.output_dir) / cc.output_file
 
 
-def _release_the_gil() -> None:
+@contextmanager
+def _releasing_the_gil():
     """Make numba.pycc's exported functions release the GIL, as the JIT kernels do (nogil=True):
     the two parse workers tokenize at once. pycc has no option for it; its compiler takes the
-    flags of every export from one Flags() it creates, so that class gets release_gil set."""
+    flags of every export from one Flags() it creates, so that class gets release_gil set while
+    it compiles."""
     from numba.pycc import compiler
 
-    class NoGilFlags(compiler.Flags):
+    original = compiler.Flags
+
+    class NoGilFlags(original):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.release_gil = True
 
     compiler.Flags = NoGilFlags
+    try:
+        yield
+    finally:
+        compiler.Flags = original
 
 
 def main() -> int:

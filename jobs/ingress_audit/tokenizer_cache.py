@@ -25,9 +25,7 @@ def choose_cache_folder() -> None:
 def compile_tokenizers() -> None:
     """Compile every tokenizer (or load it from numba's cache) by tokenizing a sample line with each,
     for the argument types staging passes."""
-    import numpy as np
-
-    from . import audit_tokenizer, nginx_tokenizer
+    from . import audit_tokenizer, chunks, nginx_tokenizer
 
     samples = {
         nginx_tokenizer: b'192.0.2.1 - - [17/Nov/2026:00:00:03 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8.5.0" '
@@ -44,8 +42,6 @@ def compile_tokenizers() -> None:
             # but both are called here so that a difference would show now (two signatures)
             chunk = Path(tmp) / "chunk"
             chunk.write_bytes(line)
-            array = np.zeros(len(line) + 16, np.uint8)  # room after the text, as chunks.SLACK gives
-            array[: len(line)] = np.frombuffer(line, np.uint8)
-            for text in (chunk, array[: len(line)]):
+            for text in (chunk, chunks.text_chunk(line)):
                 if module.tokenize_file(text, 1, 1).accepted != 1:
                     raise RuntimeError(f"{module.__name__} did not take its sample line")
